@@ -1,0 +1,77 @@
+"""The store migrates itself, runs on SQLite (WAL) and PostgreSQL, and keeps snapshots immutable."""
+
+from datetime import date
+from decimal import Decimal
+
+import pyarrow as pa
+import pytest
+from sqlalchemy import inspect, text
+
+from comms.config import Settings
+from comms.errors import StoreError
+from comms.store import Store
+from comms.store.snapshots import get_snapshot, load_customers, save_snapshot
+
+MONEY = pa.decimal128(18, 2)
+
+
+def customers_table(email_b="b@example.com", balance_b="2.00"):
+    return pa.table({
+        "customer_id": ["A1", "B2"], "name": ["Anna Rossi", "שרה כהן"], "email": [None, email_b],
+        "country": ["IT", "IL"], "locale": ["it-IT", "he-IL"], "timezone": ["Europe/Rome", "Asia/Jerusalem"],
+        "currency": ["EUR", "ILS"], "consent_email": [True, True], "consent_sms": [False, False],
+        "consent_letter": [True, True], "do_not_contact": [False, False], "dispute": [False, True],
+        "balance": pa.array([Decimal("1234.50"), Decimal(balance_b)], MONEY), "days_past_due": [3, 40],
+    })
+
+
+def save(store, table):
+    inv = pa.table({"customer_id": ["A1"], "amount": pa.array([Decimal("1234.50")], MONEY)})
+    return save_snapshot(store, table, inv, as_of=date(2026, 11, 1), source_name="crm.csv",
+                         source_sha256="0" * 64, mapping_name=None, layout="invoice", rows_in=3,
+                         rows_accepted=3, rows_rejected=0, filled_fields={}, defaulted_fields=[])
+
+
+def test_fresh_store_has_every_table(store):
+    tables = set(inspect(store.engine).get_table_names())
+    assert {"snapshots", "customers", "score_models", "segment_runs", "link_revocations"} <= tables
+
+
+def test_sqlite_store_runs_in_wal_mode(home):
+    s = Store.open(Settings.load(home))
+    with s.begin() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+
+
+def test_reopening_a_migrated_store_changes_nothing(store):
+    again = Store.open(store.settings)
+    with again.begin() as conn:
+        assert conn.execute(text("select version_num from alembic_version")).scalar() == "0001"
+
+
+def test_reimport_updates_customers_by_id_and_keeps_old_snapshot(store):
+    first = save(store, customers_table())
+    second = save(store, customers_table(email_b="new@example.com", balance_b="99.99"))
+    assert second.id != first.id
+    with store.begin() as conn:
+        rows = dict(conn.execute(text("select customer_id, email from customers")).all())
+        bal = conn.execute(text("select balance from customers where customer_id = 'B2'")).scalar()
+        snap = conn.execute(text("select snapshot_id from customers where customer_id = 'B2'")).scalar()
+    assert rows == {"A1": None, "B2": "new@example.com"}
+    assert Decimal(str(bal)) == Decimal("99.99")
+    assert snap == second.id
+    old = load_customers(get_snapshot(store, first.id)).set_index("customer_id")
+    assert old.loc["B2", "email"] == "b@example.com"
+    assert old.loc["B2", "balance"] == Decimal("2.00")
+    assert old.loc["B2", "name"] == "שרה כהן"
+
+
+def test_no_snapshot_yet_is_a_clear_error(store):
+    with pytest.raises(StoreError, match="comms ingest"):
+        get_snapshot(store)
+
+
+def test_unreachable_database_is_one_line(home, monkeypatch):
+    monkeypatch.setenv("COMMS_DATABASE_URL", "postgresql://postgres@127.0.0.1:1/none")
+    with pytest.raises(StoreError, match="cannot open the database"):
+        Store.open(Settings.load(home))
