@@ -99,3 +99,19 @@ def cli(home):
     def _run(*args: str, env: dict | None = None, check: bool = False):
         return run_cli(*args, home=home, env={**(env or {}), **({"COMMS_DATABASE_URL": os.environ["COMMS_DATABASE_URL"]} if "COMMS_DATABASE_URL" in os.environ else {})}, check=check)
     return _run
+
+
+@pytest.fixture
+def portfolio(store, tmp_path):
+    """The store with a segmented sample portfolio (300 customers, six locales) imported as of 2026-11-02."""
+    from datetime import date
+
+    from comms.ingest import ingest_file
+    from comms.sample import generate, write
+    from comms.segment.run import segment_snapshot
+
+    as_of = date(2026, 11, 2)
+    path = write(generate(300, seed=11, as_of=as_of), tmp_path / "portfolio.csv")
+    ingest_file(path, settings=store.settings, store=store, as_of=as_of)
+    segment_snapshot(store, store.settings)
+    return store

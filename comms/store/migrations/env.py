@@ -3,6 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine
 
+import comms.store.ledger  # noqa: F401  (its tables join the metadata)
 from comms.store.schema import metadata
 
 config = context.config

@@ -1,0 +1,301 @@
+"""Running a campaign: claim jobs with a lease, render and deliver them, record every result.
+
+The ledger guarantees delivery; the executor is only transport. :func:`process_chunk` is the one job
+function: the embedded pool here and the Celery tasks call exactly it. It re-reads its jobs, claims only
+those still to do (a retried or duplicated chunk does nothing twice), checks the contact rules again, builds
+each customer's context from the campaign's snapshot, hands them to the channel's step and records each
+outcome with a state-guarded UPDATE.
+
+Embedded execution (nothing configured): chunks run on a local process pool using every core, channel by
+channel (page and video first, so that e-mails can show the poster and letters point at a live page), with
+a progress bar per channel. An error budget pauses the campaign by itself and says why.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Callable
+
+from sqlalchemy import and_, func, or_, select, update
+
+from ..config import Settings
+from ..errors import InputError, StoreError
+from ..store import Store
+from ..store.ledger import campaigns, jobs
+from .states import JobState, sources
+
+ORDER = ("page", "video", "letter", "email")
+CHUNK = {"page": 500, "video": 4, "letter": 50, "email": 200}
+LEASE = {"page": 300, "video": 1800, "letter": 900, "email": 600}  # seconds; above the longest chunk
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class Outcome:
+    job_id: int
+    state: JobState
+    reason: str | None = None
+    artifact: str | None = None
+    sha256: str | None = None
+    message_id: str | None = None
+    provider_id: str | None = None
+    not_before: datetime | None = None
+
+
+@dataclass
+class ChunkResult:
+    channel: str
+    claimed: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Campaign:
+    id: int
+    name: str
+    state: str
+    snapshot_id: int
+    segment_run_id: int
+    channels: list
+    started_at: datetime | None
+    error_budget: int
+    pause_reason: str | None
+    as_of: date
+
+
+def get_campaign(store: Store, name: str) -> Campaign:
+    with store.begin() as conn:
+        row = conn.execute(select(campaigns).where(campaigns.c.name == name)).first()
+    if row is None:
+        raise InputError(f"there is no campaign {name!r}: see `comms campaign list`")
+    m = row._mapping
+    return Campaign(id=m["id"], name=m["name"], state=m["state"], snapshot_id=m["snapshot_id"],
+                    segment_run_id=m["segment_run_id"], channels=list(m["channels"]), started_at=m["started_at"],
+                    error_budget=m["error_budget"], pause_reason=m["pause_reason"],
+                    as_of=date.fromisoformat(m["settings"]["as_of"]))
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+# --- the ledger moves ------------------------------------------------------------------------------
+
+def claim(store: Store, campaign_id: int, job_ids: list[int], channel: str, now: datetime | None = None) -> list:
+    """Move the still-to-do jobs among ``job_ids`` to rendering with a lease; return the claimed rows."""
+    now = now or _now()
+    me = f"{worker_id()}:{now.timestamp():.6f}"
+    with store.begin() as conn:
+        running = conn.execute(select(campaigns.c.state).where(campaigns.c.id == campaign_id)).scalar()
+        if running != "running":
+            return []
+        conn.execute(update(jobs).where(
+            jobs.c.id.in_(job_ids), jobs.c.campaign_id == campaign_id,
+            jobs.c.state.in_([JobState.PLANNED.value, JobState.RENDERED.value]),
+            or_(jobs.c.not_before.is_(None), jobs.c.not_before <= now),
+        ).values(state=JobState.RENDERING.value, worker=me, attempts=jobs.c.attempts + 1,
+                 lease_until=now + timedelta(seconds=LEASE[channel]), updated_at=now))
+        return conn.execute(select(jobs).where(jobs.c.id.in_(job_ids), jobs.c.worker == me,
+                                               jobs.c.state == JobState.RENDERING.value)).all()
+
+
+def record(store: Store, outcomes: list[Outcome], now: datetime | None = None) -> None:
+    """Write outcomes; each UPDATE is guarded by the states the move is allowed from."""
+    now = now or _now()
+    with store.begin() as conn:
+        for o in outcomes:
+            values = {"state": o.state.value, "updated_at": now, "lease_until": None}
+            for key in ("reason", "artifact", "sha256", "message_id", "provider_id", "not_before"):
+                value = getattr(o, key)
+                if value is not None:
+                    values[key] = value
+            conn.execute(update(jobs).where(jobs.c.id == o.job_id, jobs.c.state.in_(sources(o.state)))
+                         .values(**values))
+
+
+def mark_sending(store: Store, pairs: list[tuple[int, str]], channel: str) -> None:
+    """Record (job id, our message id) as sending before anything goes to the provider."""
+    now = _now()
+    with store.begin() as conn:
+        for job_id, message_id in pairs:
+            conn.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.state == JobState.RENDERING.value).values(
+                state=JobState.SENDING.value, message_id=message_id, updated_at=now,
+                lease_until=now + timedelta(seconds=LEASE[channel])))
+
+
+def sweep(store: Store, campaign_id: int, now: datetime | None = None) -> dict[str, int]:
+    """Jobs whose lease ran out: rendering -> planned (safe to redo); sending -> failed "outcome unknown"
+    unless the outbox holds the message (then sent). Never send twice: a message that may have left is
+    not sent again; it is reported for a person to check."""
+    now = now or _now()
+    moved = {"requeued": 0, "unknown": 0}
+    with store.begin() as conn:
+        moved["requeued"] = conn.execute(update(jobs).where(
+            jobs.c.campaign_id == campaign_id, jobs.c.state == JobState.RENDERING.value,
+            jobs.c.lease_until < now).values(state=JobState.PLANNED.value, worker=None, lease_until=None,
+                                             updated_at=now)).rowcount
+        moved["unknown"] = conn.execute(update(jobs).where(
+            jobs.c.campaign_id == campaign_id, jobs.c.state == JobState.SENDING.value,
+            jobs.c.lease_until < now).values(
+            state=JobState.FAILED.value, lease_until=None, updated_at=now,
+            reason="worker lost while sending: outcome unknown, not retried so nobody gets it twice")).rowcount
+    return moved
+
+
+def counts(store: Store, campaign_id: int) -> dict[tuple[str, str], int]:
+    with store.begin() as conn:
+        rows = conn.execute(select(jobs.c.channel, jobs.c.state, func.count()).where(
+            jobs.c.campaign_id == campaign_id).group_by(jobs.c.channel, jobs.c.state)).all()
+    return {(r[0], r[1]): r[2] for r in rows}
+
+
+def set_state(store: Store, name: str, state: str, reason: str | None = None) -> Campaign:
+    camp = get_campaign(store, name)
+    allowed = {"paused": {"running"}, "running": {"paused"}, "cancelled": {"running", "paused"},
+               "completed": {"running"}}
+    if camp.state not in allowed[state]:
+        raise InputError(f"campaign {name!r} is {camp.state}: it cannot be {state}")
+    now = _now()
+    with store.begin() as conn:
+        values = {"state": state, "pause_reason": reason}
+        if state in ("cancelled", "completed"):
+            values["finished_at"] = now
+        conn.execute(update(campaigns).where(campaigns.c.id == camp.id).values(**values))
+        if state == "cancelled":
+            conn.execute(update(jobs).where(jobs.c.campaign_id == camp.id,
+                                            jobs.c.state.in_(sources(JobState.CANCELLED))).values(
+                state=JobState.CANCELLED.value, reason="campaign cancelled", updated_at=now))
+    return get_campaign(store, name)
+
+
+# --- the one job function ----------------------------------------------------------------------------
+
+_steps: dict = {}
+
+
+def process_chunk(settings: Settings, campaign_id: int, channel: str, job_ids: list[int],
+                  store: Store | None = None) -> ChunkResult:
+    """Claim, check, render, deliver and record one chunk of a campaign's jobs of one channel."""
+    from ..payments.status import contact_blockers_many
+    from ..render.context import customers_from_snapshot
+    from ..store.snapshots import get_snapshot
+    from .steps import Item, step_for
+
+    store = store or Store.open(settings, migrate=False)
+    result = ChunkResult(channel)
+    rows = claim(store, campaign_id, job_ids, channel)
+    result.claimed = len(rows)
+    if not rows:
+        return result
+    with store.begin() as conn:
+        camp = conn.execute(select(campaigns).where(campaigns.c.id == campaign_id)).first()._mapping
+    snapshot = get_snapshot(store, camp["snapshot_id"])
+    customers = customers_from_snapshot(snapshot, [r.customer_id for r in rows])
+    addresses = {cid: c.email for cid, c in customers.items()} if channel == "email" else None
+    blockers = contact_blockers_many(store, list(customers), channel, addresses, since=camp["started_at"])
+    outcomes: list[Outcome] = []
+    items: list = []
+    for r in rows:
+        customer = customers.get(r.customer_id)
+        if customer is None:
+            outcomes.append(Outcome(r.id, JobState.FAILED, reason="customer missing from the snapshot"))
+        elif blockers.get(r.customer_id):
+            outcomes.append(Outcome(r.id, JobState.SUPPRESSED, reason="; ".join(blockers[r.customer_id])))
+        else:
+            items.append(Item(job_id=r.id, customer=customer, segment=r.segment, attempts=r.attempts))
+    key = (settings.home, campaign_id, channel)
+    step = _steps.get(key)
+    if step is None:
+        step = _steps[key] = step_for(channel, settings, store, camp)
+    if items:
+        outcomes.extend(step.process(items))
+    record(store, outcomes)
+    for o in outcomes:
+        result.counts[o.state.value] = result.counts.get(o.state.value, 0) + 1
+    return result
+
+
+# --- embedded execution ------------------------------------------------------------------------------
+
+_worker_settings: Settings | None = None
+_worker_store: Store | None = None
+
+
+def _init_worker(home: str) -> None:
+    global _worker_settings, _worker_store
+    _worker_settings = Settings.load(home)
+    _worker_store = Store.open(_worker_settings, migrate=False)
+
+
+def _run_in_worker(campaign_id: int, channel: str, job_ids: list[int]) -> ChunkResult:
+    return process_chunk(_worker_settings, campaign_id, channel, job_ids, _worker_store)
+
+
+def due_jobs(store: Store, campaign_id: int, channel: str, now: datetime | None = None) -> list[int]:
+    now = now or _now()
+    with store.begin() as conn:
+        return list(conn.execute(select(jobs.c.id).where(
+            jobs.c.campaign_id == campaign_id, jobs.c.channel == channel,
+            jobs.c.state.in_([JobState.PLANNED.value, JobState.RENDERED.value]),
+            or_(jobs.c.not_before.is_(None), jobs.c.not_before <= now)).order_by(jobs.c.id)).scalars())
+
+
+def failures(store: Store, campaign_id: int) -> tuple[int, str | None]:
+    with store.begin() as conn:
+        n = conn.execute(select(func.count()).where(and_(jobs.c.campaign_id == campaign_id,
+                                                         jobs.c.state == JobState.FAILED.value))).scalar_one()
+        last = conn.execute(select(jobs.c.reason).where(jobs.c.campaign_id == campaign_id,
+                                                        jobs.c.state == JobState.FAILED.value)
+                            .order_by(jobs.c.updated_at.desc()).limit(1)).scalar()
+    return n, last
+
+
+def run_embedded(store: Store, settings: Settings, name: str, *, workers: int | None = None,
+                 progress: Callable[[str, int, int], None] | None = None) -> Campaign:
+    """Run every due job of a campaign on a local process pool; returns the campaign as it ends."""
+    from .steps import finalize
+
+    camp = get_campaign(store, name)
+    if camp.state != "running":
+        raise InputError(f"campaign {name!r} is {camp.state}" + (f" ({camp.pause_reason})" if camp.pause_reason
+                                                                 else "") + ": resume it first")
+    sweep(store, camp.id)
+    workers = workers or max(1, min(os.cpu_count() or 1, 4))
+    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
+                             initargs=(str(settings.home),)) as pool:
+        for channel in [c for c in ORDER if c in camp.channels]:
+            ids = due_jobs(store, camp.id, channel)
+            if not ids:
+                continue
+            size = CHUNK[channel]
+            done = 0
+            if progress:
+                progress(channel, 0, len(ids))
+            futures = {pool.submit(_run_in_worker, camp.id, channel, ids[i:i + size]): len(ids[i:i + size])
+                       for i in range(0, len(ids), size)}
+            for fut in as_completed(futures):
+                fut.result()
+                done += futures[fut]
+                if progress:
+                    progress(channel, done, len(ids))
+                failed, last = failures(store, camp.id)
+                if failed > camp.error_budget:
+                    for f in futures:
+                        f.cancel()
+                    set_state(store, name, "paused", f"error budget exceeded: {failed} failures "
+                                                     f"(budget {camp.error_budget}); last: {last}")
+                    return get_campaign(store, name)
+            finalize(channel, settings, store, camp)
+    left = sum(n for (ch, st), n in counts(store, camp.id).items()
+               if st in (JobState.PLANNED.value, JobState.RENDERED.value, JobState.RENDERING.value,
+                         JobState.SENDING.value))
+    if left == 0:
+        set_state(store, name, "completed")
+    return get_campaign(store, name)
