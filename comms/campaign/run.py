@@ -299,3 +299,95 @@ def run_embedded(store: Store, settings: Settings, name: str, *, workers: int | 
     if left == 0:
         set_state(store, name, "completed")
     return get_campaign(store, name)
+
+
+# --- distributed execution ---------------------------------------------------------------------------
+
+ENQUEUE_GRACE = 120  # seconds a queued job may wait for a worker before it is queued again
+
+
+def _enqueue(store: Store, app, camp: Campaign, channel: str, ids: list[int]) -> int:
+    """Queue chunks of due jobs and mark them with a claim deadline; jobs not claimed by then (a broker
+    that lost its messages, a restarted Redis) are queued again by :func:`requeue_stalled`."""
+    from ..tasks import queue_for
+
+    if not ids:
+        return 0
+    now = _now()
+    with store.begin() as conn:
+        conn.execute(update(jobs).where(jobs.c.id.in_(ids), jobs.c.state.in_(
+            [JobState.PLANNED.value, JobState.RENDERED.value])).values(
+            lease_until=now + timedelta(seconds=ENQUEUE_GRACE)))
+    size = CHUNK[channel]
+    for i in range(0, len(ids), size):
+        app.send_task("comms.run_chunk", args=[camp.id, channel, ids[i:i + size]], queue=queue_for(channel))
+    return len(ids)
+
+
+def requeue_stalled(store: Store, app, camp: Campaign, channel: str) -> int:
+    """Due jobs nobody claimed within the grace period (lost messages) or left by a lost worker."""
+    sweep(store, camp.id)
+    now = _now()
+    with store.begin() as conn:
+        ids = list(conn.execute(select(jobs.c.id).where(
+            jobs.c.campaign_id == camp.id, jobs.c.channel == channel,
+            jobs.c.state.in_([JobState.PLANNED.value, JobState.RENDERED.value]),
+            or_(jobs.c.not_before.is_(None), jobs.c.not_before <= now),
+            or_(jobs.c.lease_until.is_(None), jobs.c.lease_until < now))).scalars())
+    return _enqueue(store, app, camp, channel, ids)
+
+
+def run_distributed(store: Store, settings: Settings, name: str, *, poll: float = 0.5,
+                    progress: Callable[[str, int, int], None] | None = None) -> Campaign:
+    """Enqueue a campaign's due jobs for Celery workers, channel by channel, and watch the ledger until
+    they are done: sweeping expired leases, re-queueing what a broker lost, pausing on the error budget."""
+    import time
+
+    from ..tasks import make_app
+    from .steps import finalize
+
+    camp = get_campaign(store, name)
+    if camp.state != "running":
+        raise InputError(f"campaign {name!r} is {camp.state}: resume it first")
+    app = make_app(settings)
+    try:
+        for channel in [c for c in ORDER if c in camp.channels]:
+            total = _enqueue(store, app, camp, channel, due_jobs(store, camp.id, channel))
+            if not total:
+                continue
+            last_check = time.monotonic()
+            while True:
+                c = counts(store, camp.id)
+                open_ = sum(n for (ch, st), n in c.items() if ch == channel and st in (
+                    JobState.RENDERING.value, JobState.SENDING.value)) + len(due_jobs(store, camp.id, channel))
+                if progress:
+                    progress(channel, max(total - open_, 0), total)
+                if open_ == 0:
+                    break
+                failed, last = failures(store, camp.id)
+                if failed > camp.error_budget:
+                    set_state(store, name, "paused", f"error budget exceeded: {failed} failures "
+                                                     f"(budget {camp.error_budget}); last: {last}")
+                    return get_campaign(store, name)
+                if get_campaign(store, name).state != "running":
+                    return get_campaign(store, name)
+                if time.monotonic() - last_check > 5:
+                    requeue_stalled(store, app, camp, channel)
+                    last_check = time.monotonic()
+                time.sleep(poll)
+            finalize(channel, settings, store, camp)
+    finally:
+        app.close()
+    left = sum(n for (ch, st), n in counts(store, camp.id).items()
+               if st in (JobState.PLANNED.value, JobState.RENDERED.value, JobState.RENDERING.value,
+                         JobState.SENDING.value))
+    if left == 0:
+        set_state(store, name, "completed")
+    return get_campaign(store, name)
+
+
+def execute(store: Store, settings: Settings, name: str, progress=None) -> Campaign:
+    """Run a campaign where the configuration says: Celery workers when COMMS_BROKER_URL is set, else here."""
+    if settings.get("broker_url", default=None):
+        return run_distributed(store, settings, name, progress=progress)
+    return run_embedded(store, settings, name, progress=progress)

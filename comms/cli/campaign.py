@@ -29,7 +29,7 @@ def _parse_time(value: str | None) -> datetime | None:
 
 
 def _run(ctx, name: str):
-    from ..campaign.run import run_embedded
+    from ..campaign.run import execute
 
     tasks: dict[str, int] = {}
     with Progress(TextColumn("{task.description:>8}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -38,7 +38,7 @@ def _run(ctx, name: str):
             if channel not in tasks:
                 tasks[channel] = bar.add_task(channel, total=total)
             bar.update(tasks[channel], completed=done)
-        camp = run_embedded(ctx.store, ctx.settings, name, progress=progress)
+        camp = execute(ctx.store, ctx.settings, name, progress=progress)
     _print_status(ctx, name)
     if camp.state == "paused":
         raise InputError(f"campaign {name!r} paused itself: {camp.pause_reason}")

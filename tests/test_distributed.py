@@ -1,0 +1,98 @@
+"""Distributed mode: real Redis, real `celery -A worker worker` processes, PostgreSQL as the ledger."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import pytest
+import redis
+
+from comms.campaign.plan import plan_campaign
+from comms.campaign.run import counts, run_distributed
+from comms.config import Settings
+from comms.store import Store
+from conftest import ROOT
+
+REDIS = "redis://127.0.0.1:6379"
+
+
+@pytest.fixture
+def broker_url(worker_id):
+    db = 10 + (int(worker_id[2:]) if worker_id.startswith("gw") else 0)
+    url = f"{REDIS}/{db}"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    yield url
+    client.flushdb()
+
+
+@pytest.fixture
+def dist(pg_url, broker_url, home, monkeypatch, tmp_path):
+    """A segmented portfolio on PostgreSQL, COMMS_BROKER_URL set, and a way to start worker processes."""
+    from comms.ingest import ingest_file
+    from comms.sample import generate, write
+    from comms.segment.run import segment_snapshot
+
+    monkeypatch.setenv("COMMS_BROKER_URL", broker_url)
+    settings = Settings.load(home)
+    store = Store.open(settings)
+    as_of = date(2026, 11, 2)
+    path = write(generate(400, seed=5, as_of=as_of), tmp_path / "p.csv")
+    ingest_file(path, settings=settings, store=store, as_of=as_of)
+    segment_snapshot(store, settings)
+    procs: list[subprocess.Popen] = []
+
+    def start_worker(name: str, queues: str = "comms,video") -> subprocess.Popen:
+        env = {k: v for k, v in os.environ.items()} | {"COMMS_HOME": str(home), "COMMS_BROKER_URL": broker_url,
+                                                      "COMMS_DATABASE_URL": pg_url}
+        celery = str(Path(sys.executable).with_name("celery"))
+        proc = subprocess.Popen([celery, "-A", "worker", "worker", "-Q", queues, "-c", "1", "-n", f"{name}@%h",
+                                 "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING"],
+                                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                start_new_session=True)
+        procs.append(proc)
+        return proc
+
+    yield store, settings, start_worker
+    for proc in procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+    store.dispose()
+
+
+def test_campaign_completes_across_two_worker_processes_with_exact_counts(dist):
+    store, settings, start_worker = dist
+    start_worker("w1")
+    start_worker("w2")
+    report = plan_campaign(store, settings, "dist", ["page"])
+    camp = run_distributed(store, settings, "dist", poll=0.2)
+    assert camp.state == "completed"
+    c = counts(store, report.campaign_id)
+    assert c.get(("page", "sent"), 0) == sum(report.planned.values())
+    assert c.get(("page", "suppressed"), 0) == sum(report.suppressed.values())
+    assert sum(c.values()) == report.jobs
+
+
+def test_jobs_queued_before_any_worker_runs_are_done_when_one_starts(dist):
+    store, settings, start_worker = dist
+    report = plan_campaign(store, settings, "late", ["page"])
+    started = {}
+
+    def progress(channel, done, total):
+        if "w" not in started:
+            started["w"] = start_worker("late1")
+
+    camp = run_distributed(store, settings, "late", poll=0.2, progress=progress)
+    assert camp.state == "completed"
+    assert counts(store, report.campaign_id).get(("page", "sent"), 0) == sum(report.planned.values())
