@@ -96,3 +96,69 @@ def test_jobs_queued_before_any_worker_runs_are_done_when_one_starts(dist):
     camp = run_distributed(store, settings, "late", poll=0.2, progress=progress)
     assert camp.state == "completed"
     assert counts(store, report.campaign_id).get(("page", "sent"), 0) == sum(report.planned.values())
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_redis_restart_that_loses_every_queued_task_loses_no_customer(pg_url, home, monkeypatch, tmp_path):
+    """The broker keeps nothing on disk; after its restart the ledger finds the lost jobs and queues them again."""
+    from comms.ingest import ingest_file
+    from comms.sample import generate, write
+    from comms.segment.run import segment_snapshot
+
+    port = _free_port()
+    redis_cmd = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                 "--dir", str(tmp_path)]
+    server = subprocess.Popen(redis_cmd, stdout=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    for _ in range(50):
+        try:
+            redis.Redis.from_url(url).ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.1)
+    monkeypatch.setenv("COMMS_BROKER_URL", url)
+    monkeypatch.setenv("COMMS_ENQUEUE_GRACE", "2")
+    settings = Settings.load(home)
+    store = Store.open(settings)
+    as_of = date(2026, 11, 2)
+    ingest_file(write(generate(200, seed=3, as_of=as_of), tmp_path / "p.csv"), settings=settings, store=store,
+                as_of=as_of)
+    segment_snapshot(store, settings)
+    report = plan_campaign(store, settings, "restart", ["page"])
+    worker = {}
+
+    def progress(channel, done, total):
+        nonlocal server
+        if "proc" in worker:
+            return
+        assert redis.Redis.from_url(url).llen("comms") > 0  # the tasks are queued ...
+        server.kill()                                       # ... and lost with the broker
+        server.wait()
+        server = subprocess.Popen(redis_cmd, stdout=subprocess.DEVNULL)
+        time.sleep(0.5)
+        assert redis.Redis.from_url(url).llen("comms") == 0
+        env = dict(os.environ) | {"COMMS_HOME": str(home), "COMMS_DATABASE_URL": pg_url}
+        worker["proc"] = subprocess.Popen(
+            [str(Path(sys.executable).with_name("celery")), "-A", "worker", "worker", "-Q", "comms", "-c", "1",
+             "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING"],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+    try:
+        camp = run_distributed(store, settings, "restart", poll=0.2, progress=progress)
+        assert camp.state == "completed"
+        c = counts(store, report.campaign_id)
+        assert c.get(("page", "sent"), 0) == sum(report.planned.values())
+        assert sum(c.values()) == report.jobs
+    finally:
+        if "proc" in worker:
+            os.killpg(worker["proc"].pid, signal.SIGTERM)
+            worker["proc"].wait(timeout=20)
+        server.kill()
+        server.wait()
+        store.dispose()

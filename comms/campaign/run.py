@@ -314,10 +314,12 @@ def _enqueue(store: Store, app, camp: Campaign, channel: str, ids: list[int]) ->
     if not ids:
         return 0
     now = _now()
+    grace = store.settings.get("enqueue_grace", default=ENQUEUE_GRACE, cast=int)
     with store.begin() as conn:
-        conn.execute(update(jobs).where(jobs.c.id.in_(ids), jobs.c.state.in_(
-            [JobState.PLANNED.value, JobState.RENDERED.value])).values(
-            lease_until=now + timedelta(seconds=ENQUEUE_GRACE)))
+        for i in range(0, len(ids), 5000):
+            conn.execute(update(jobs).where(jobs.c.id.in_(ids[i:i + 5000]), jobs.c.state.in_(
+                [JobState.PLANNED.value, JobState.RENDERED.value])).values(
+                lease_until=now + timedelta(seconds=grace)))
     size = CHUNK[channel]
     for i in range(0, len(ids), size):
         app.send_task("comms.run_chunk", args=[camp.id, channel, ids[i:i + size]], queue=queue_for(channel))
@@ -356,6 +358,7 @@ def run_distributed(store: Store, settings: Settings, name: str, *, poll: float 
             if not total:
                 continue
             last_check = time.monotonic()
+            grace = settings.get("enqueue_grace", default=ENQUEUE_GRACE, cast=int)
             while True:
                 c = counts(store, camp.id)
                 open_ = sum(n for (ch, st), n in c.items() if ch == channel and st in (
@@ -371,7 +374,7 @@ def run_distributed(store: Store, settings: Settings, name: str, *, poll: float 
                     return get_campaign(store, name)
                 if get_campaign(store, name).state != "running":
                     return get_campaign(store, name)
-                if time.monotonic() - last_check > 5:
+                if time.monotonic() - last_check > min(5, grace):
                     requeue_stalled(store, app, camp, channel)
                     last_check = time.monotonic()
                 time.sleep(poll)
