@@ -36,11 +36,10 @@ def status_rows(store: Store, name: str):
     if camp.pause_reason and camp.state == "paused":
         notes.append(f"paused: {camp.pause_reason}")
     with store.begin() as conn:
-        nxt = conn.execute(select(func.min(jobs.c.not_before)).where(
-            jobs.c.campaign_id == camp.id, jobs.c.state == JobState.PLANNED.value,
-            jobs.c.not_before > datetime.now(timezone.utc))).scalar()
+        nxt, waiting = conn.execute(select(func.min(jobs.c.not_before), func.count()).where(
+            jobs.c.campaign_id == camp.id, jobs.c.state.in_([JobState.PLANNED.value, JobState.RENDERED.value]),
+            jobs.c.not_before > datetime.now(timezone.utc))).one()
     if nxt is not None:
-        waiting = sum(n for (ch, s), n in c.items() if s == JobState.PLANNED.value)
         notes.append(f"{waiting:,} jobs wait (quiet hours in the customer's time zone or --start-at); the next is "
                      f"due at {nxt:%Y-%m-%d %H:%M} UTC: run `comms campaign resume {name}` then")
     return camp, rows, columns, notes

@@ -47,7 +47,7 @@ class Step:
         self.segments = load_segments(settings.segments_file, settings.templates_dir)
         as_of = datetime.fromisoformat(campaign["settings"]["as_of"]).date()
         self.builder = ContextBuilder(settings, self.segments, LinkSigner.from_settings(settings),
-                                      campaign["name"], as_of=as_of)
+                                      campaign["name"], as_of=as_of, channels=campaign["channels"])
         self.out_dir = settings.artifacts_dir / campaign["name"] / self.channel
 
     def contexts(self, items: list[Item]) -> tuple[list[tuple[Item, dict]], list[Outcome]]:
@@ -119,7 +119,60 @@ class EmailStep(Step):
         return outcomes
 
 
-STEPS = {"page": PageStep, "email": EmailStep}
+class LetterStep(Step):
+    channel = "letter"
+
+    def __init__(self, settings: Settings, store: Store, campaign) -> None:
+        super().__init__(settings, store, campaign)
+        from ..render.letter import LetterRenderer
+
+        self.renderer = LetterRenderer(settings, self.segments)
+        self.out_dir = settings.artifacts_dir / campaign["name"] / "letters"  # the micro-site's download
+
+    def process(self, items: list[Item]) -> list[Outcome]:
+        from ..render.letter import _safe_name as safe_name
+
+        ok, outcomes = self.contexts(items)
+        job_of = {str(item.customer.customer_id): item.job_id for item, _ in ok}
+        errors: dict[str, str] = {}
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        for letter in self.renderer.render_many(
+                [ctx for _, ctx in ok],
+                on_error=lambda ctx, exc: errors.__setitem__(str(ctx["customer"]["id"]), str(exc))):
+            path = self.out_dir / f"{safe_name(letter.customer_id)}.pdf"
+            path.write_bytes(letter.pdf)
+            outcomes.append(Outcome(job_of.pop(letter.customer_id), JobState.SENT, artifact=str(path),
+                                    sha256=letter.sha256))
+        for cid, job_id in job_of.items():
+            outcomes.append(Outcome(job_id, JobState.FAILED, reason=errors.get(cid, "letter not rendered")[:500]))
+        return outcomes
+
+
+class VideoStep(Step):
+    channel = "video"
+
+    def __init__(self, settings: Settings, store: Store, campaign) -> None:
+        super().__init__(settings, store, campaign)
+        from ..render.video import VideoRenderer
+
+        self.renderer = VideoRenderer(settings, self.segments)
+
+    def process(self, items: list[Item]) -> list[Outcome]:
+        from ..errors import CommsError
+        from ..render.video import artifact_dir
+
+        ok, outcomes = self.contexts(items)
+        for item, ctx in ok:
+            try:
+                art = self.renderer.render(ctx, artifact_dir(self.settings, self.campaign["name"],
+                                                             item.customer.customer_id))
+                outcomes.append(Outcome(item.job_id, JobState.SENT, artifact=str(art.mp4), sha256=art.sha256))
+            except CommsError as exc:
+                outcomes.append(Outcome(item.job_id, JobState.FAILED, reason=str(exc)[:500]))
+        return outcomes
+
+
+STEPS = {"page": PageStep, "email": EmailStep, "letter": LetterStep, "video": VideoStep}
 
 
 def step_for(channel: str, settings: Settings, store: Store, campaign) -> Step:

@@ -16,7 +16,7 @@ from ..errors import CommsError, ConfigError
 from .main import cli
 
 # Register the commands of every area (imports for their side effect on ``cli``).
-from . import data, segment, links  # noqa: E402,F401
+from . import campaign, data, links, lint, preview, sample, segment, serve  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> None:

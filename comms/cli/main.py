@@ -7,7 +7,7 @@ from rich.console import Console
 
 from ..config import Settings
 
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False)
 
 

@@ -14,7 +14,9 @@ Context (what templates may use; ``comms lint`` renders every template against i
     offers     pay_in_full (bool), settlement {percent, discount, pay, deadline} | None,
                plans [{months, instalment, total, schedule: [{date, amount}]}], promise_latest | None
     links      page, pay, video, letter, unsubscribe (https URLs carrying the signed token)
-    treatment  name, title, tone;  segment: name;  campaign: name
+    treatment  name, title, tone;  campaign: name
+    segment    name, channels (what this customer gets in this campaign: the segment's channels that the
+               campaign sends; an e-mail shows the video poster only when "video" is among them)
     creditor   name, address_lines, email, phone, website, iban, bic
     today      formatted as-of date
     t          the treatment's words in the customer's language, already rendered: each message is a
@@ -141,14 +143,16 @@ def customers_from_snapshot(snapshot, customer_ids: Iterable[str] | None = None)
 class ContextBuilder:
     """Builds contexts for one campaign (or a preview): shared parts once, the personal part per customer."""
 
-    def __init__(self, settings: Settings, segments, signer, campaign: str, as_of: date | None = None):
+    def __init__(self, settings: Settings, segments, signer, campaign: str, as_of: date | None = None,
+                 channels: Iterable[str] | None = None):
         self.settings = settings
         self.segments = {s.name: s for s in segments.segments}
-        self.treatments = segments.treatments
+        self.treatments = dict(segments.treatments)
         self.signer = signer
         self.campaign = campaign
         self.as_of = as_of or date.today()
         self.creditor = Creditor.from_settings(settings)
+        self.channels = None if channels is None else frozenset(channels)
         self._compiled: dict[str, Any] = {}
 
     def _messages(self, treatment: str, locale: str, context: dict[str, Any]) -> "Messages":
@@ -195,7 +199,9 @@ class ContextBuilder:
             },
             "links": self.links(customer.customer_id, token),
             "treatment": {"name": seg.treatment, "title": treatment.title_for(loc), "tone": treatment.tone},
-            "segment": {"name": seg.name}, "campaign": {"name": self.campaign},
+            "segment": {"name": seg.name, "channels": [c.value for c in seg.channels
+                                                       if self.channels is None or c.value in self.channels]},
+            "campaign": {"name": self.campaign},
             "creditor": {"name": self.creditor.name, "address_lines": list(self.creditor.address_lines),
                          "email": self.creditor.email, "phone": self.creditor.phone,
                          "website": self.creditor.website, "iban": self.creditor.iban, "bic": self.creditor.bic},

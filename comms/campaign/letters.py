@@ -1,0 +1,54 @@
+"""After a campaign's letters are rendered: one print file in print order and its manifest.
+
+Each letter was written once, as its own PDF/A file (the micro-site's download and the archive record,
+its SHA-256 in the ledger). The print batch is assembled from those files, sorted by paper, country and
+postal code, so what the print house prints is byte for byte what was archived; a letter appears in it
+exactly once, however often a chunk ran.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from pypdf import PdfReader
+from sqlalchemy import select
+
+from ..config import Settings
+from ..render.letter import Letter
+from ..render.letters.paper import paper_for
+from ..render.letters.printbatch import PrintBatch, print_order
+from ..store import Store
+from ..store.ledger import jobs
+from .states import JobState
+
+
+def assemble_print_batch(settings: Settings, store: Store, campaign, duplex: bool | None = None):
+    """(pdf path, manifest path) of the campaign's print batch, or None when it has no letters."""
+    from ..payments import LinkSigner
+    from ..render.context import ContextBuilder, customers_from_snapshot
+    from ..segment.config import load_segments
+    from ..store.snapshots import get_snapshot
+
+    with store.begin() as conn:
+        rows = conn.execute(select(jobs.c.customer_id, jobs.c.segment, jobs.c.artifact, jobs.c.sha256).where(
+            jobs.c.campaign_id == campaign["id"], jobs.c.channel == "letter",
+            jobs.c.state == JobState.SENT.value)).all()
+    if not rows:
+        return None
+    if duplex is None:
+        duplex = str(settings.get("print_duplex", default="false")).lower() in ("1", "true", "yes")
+    segments = load_segments(settings.segments_file, settings.templates_dir)
+    builder = ContextBuilder(settings, segments, LinkSigner.from_settings(settings), campaign["name"])
+    customers = customers_from_snapshot(get_snapshot(store, campaign["snapshot_id"]), [r.customer_id for r in rows])
+    by_id = {r.customer_id: r for r in rows}
+    contexts = print_order([builder.build(customers[r.customer_id], r.segment) for r in rows])
+    out = Path(settings.artifacts_dir) / campaign["name"] / "print"
+    with PrintBatch(out, duplex=duplex) as batch:
+        for ctx in contexts:
+            row = by_id[str(ctx["customer"]["id"])]
+            pdf = Path(row.artifact).read_bytes()
+            letter = Letter(pdf=pdf, pages=len(PdfReader(io.BytesIO(pdf)).pages), sha256=row.sha256,
+                            paper=paper_for(ctx["customer"].get("country")), customer_id=row.customer_id)
+            batch.add(letter, ctx)
+    return batch.pdf_path, batch.manifest_path
