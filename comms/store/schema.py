@@ -40,7 +40,7 @@ snapshots = Table(
 customers = Table(
     "customers", metadata,
     Column("customer_id", String(64), primary_key=True),
-    Column("snapshot_id", Integer, ForeignKey("snapshots.id"), nullable=False, index=True),
+    Column("snapshot_id", Integer, ForeignKey("snapshots.id"), nullable=False),
     Column("name", String(200), nullable=False),
     Column("email", String(254)),
     Column("country", String(2), nullable=False),
@@ -93,4 +93,94 @@ link_revocations = Table(
     Column("customer_ref", String(64), index=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("reason", String(200), nullable=False),
+)
+
+# --- 0002: what customers answer (micro-site, payments, webhooks) and what stops reminders ---------------
+# None of these tables holds a name, an e-mail address or a token in clear: customers are referred to by
+# their CRM id, addresses by a digest (comms.payments.preferences.address_digest).
+from sqlalchemy import Index, UniqueConstraint  # noqa: E402  (kept with the tables that use them)
+
+# Every customer- and provider-side event, ready for reporting. ``data`` holds only opaque, structured values
+# (amounts, months, quartiles, reason codes). ``dedupe_key`` makes a replayed event (a webhook retry, a second
+# video beacon for the same quartile) a no-op.
+events = Table(
+    "events", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("occurred_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("kind", String(32), nullable=False),
+    Column("campaign", String(64)),
+    Column("channel", String(16)),
+    Column("variant", String(64)),
+    Column("customer_id", String(64), index=True),
+    Column("message_id", String(100), index=True),
+    Column("dedupe_key", String(128), unique=True),
+    Column("data", JSON, nullable=False),
+    Index("ix_events_campaign_kind", "campaign", "kind"),
+)
+
+# A payment the customer started: the amount is decided here, server-side, never taken from the browser.
+# The id is random and opaque: it is what travels to the payment provider and comes back in its callback.
+checkouts = Table(
+    "checkouts", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("provider", String(32), nullable=False),
+    Column("campaign", String(64), nullable=False),
+    Column("customer_id", String(64), nullable=False, index=True),
+    Column("purpose", String(16), nullable=False),  # full | settlement | instalment
+    Column("amount", Money, nullable=False),
+    Column("waive", Money, nullable=False),  # forgiven when this checkout is paid (a settlement's discount)
+    Column("currency", String(3), nullable=False),
+    Column("status", String(16), nullable=False),  # open | paid | cancelled
+    Column("completed_at", DateTime(timezone=True)),
+)
+
+# Money received. (provider, provider_ref) is unique: a replayed callback records nothing twice.
+payments = Table(
+    "payments", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("provider", String(32), nullable=False),
+    Column("provider_ref", String(100), nullable=False),
+    Column("checkout_id", String(32), ForeignKey("checkouts.id")),
+    Column("campaign", String(64), nullable=False),
+    Column("customer_id", String(64), nullable=False, index=True),
+    Column("amount", Money, nullable=False),
+    Column("waived", Money, nullable=False),
+    Column("currency", String(3), nullable=False),
+    UniqueConstraint("provider", "provider_ref"),
+)
+
+# What the customer arranged instead of paying at once: an instalment plan, a promise to pay, a dispute.
+# An open row stops reminders (see comms.payments.status.contact_blockers) until it ends or is closed.
+arrangements = Table(
+    "arrangements", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("campaign", String(64), nullable=False),
+    Column("customer_id", String(64), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),  # plan | promise | dispute
+    Column("status", String(16), nullable=False),  # open | closed
+    Column("months", Integer),
+    Column("amount", Money),
+    Column("currency", String(3)),
+    Column("until", Date),  # promise date, last instalment
+    Column("reason", String(32)),  # dispute reason code
+    Column("details", Text),  # the customer's own words about a dispute (never copied into events)
+    Column("schedule", JSON),  # [[iso date, amount string], ...]
+    Column("closed_at", DateTime(timezone=True)),
+)
+
+# Opt-outs per customer and channel, or per address (address_digest set): RFC 8058 one-click, the page's
+# contact preferences, SendGrid unsubscribe and spam reports. withdrawn_at: the customer opted back in.
+contact_opt_outs = Table(
+    "contact_opt_outs", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("customer_id", String(64), index=True),
+    Column("channel", String(16), nullable=False),  # email | letter | all
+    Column("address_digest", String(64), index=True),
+    Column("source", String(32), nullable=False),  # page | one-click | sendgrid
+    Column("campaign", String(64)),
+    Column("withdrawn_at", DateTime(timezone=True)),
 )

@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from sqlalchemy import func, insert, select, update
 
@@ -98,27 +99,43 @@ def save_snapshot(store: Store, customers: pd.DataFrame | pa.Table, invoices: pd
     return get_snapshot(store, snap_id)
 
 
-def _customer_rows(cust: pa.Table, snap_id: int) -> list[tuple]:
-    now = _now()
-    cols = {}
+def _customer_columns(cust: pa.Table, snap_id: int, now: datetime, sqlite: bool) -> list[list]:
+    """Columns as Python lists in CUSTOMER_COLUMNS order + snapshot_id, updated_at; rows sorted by id
+    (B-tree locality: a sorted upsert is about twice as fast). SQLite gets money as text (exact)."""
+    cust = cust.take(pc.sort_indices(cust, sort_keys=[("customer_id", "ascending")]))
+    cols = []
     for name in CUSTOMER_COLUMNS:
-        if name in cust.column_names:
-            cols[name] = cust.column(name).to_pylist()
-        else:
-            cols[name] = [None] * cust.num_rows
-    return list(zip(*(cols[n] for n in CUSTOMER_COLUMNS), [snap_id] * cust.num_rows, [now] * cust.num_rows))
+        if name not in cust.column_names:
+            cols.append([None] * cust.num_rows)
+            continue
+        col = cust.column(name)
+        if sqlite and pa.types.is_decimal(col.type):
+            col = pc.cast(col, pa.string())
+        cols.append(col.to_pylist())
+    return cols + [[snap_id] * cust.num_rows, [now] * cust.num_rows]
 
 
-def _upsert_customers(store: Store, conn, cust: pa.Table, snap_id: int, chunk: int = 50_000) -> None:
+def _upsert_customers(store: Store, conn, cust: pa.Table, snap_id: int, chunk: int = 100_000) -> None:
+    """Insert or update every customer of the snapshot by id, in bulk (executemany on SQLite; COPY into a
+    temporary table then one INSERT ... ON CONFLICT on PostgreSQL)."""
     names = CUSTOMER_COLUMNS + ["snapshot_id", "updated_at"]
     updates = ", ".join(f"{n} = excluded.{n}" for n in names if n != "customer_id")
-    sql = (f"INSERT INTO customers ({', '.join(names)}) VALUES ({', '.join(['%s' if store.dialect == 'postgresql' else '?'] * len(names))}) "
-           f"ON CONFLICT (customer_id) DO UPDATE SET {updates}")
-    for start in range(0, cust.num_rows, chunk):
-        rows = _customer_rows(cust.slice(start, chunk), snap_id)
-        if store.dialect == "sqlite":
-            rows = [tuple(str(v) if isinstance(v, Decimal) else v for v in r) for r in rows]
-        conn.exec_driver_sql(sql, rows)
+    sqlite = store.dialect == "sqlite"
+    cols = _customer_columns(cust, snap_id, _now(), sqlite)
+    if sqlite:
+        sql = (f"INSERT INTO customers ({', '.join(names)}) VALUES ({', '.join(['?'] * len(names))}) "
+               f"ON CONFLICT (customer_id) DO UPDATE SET {updates}")
+        for start in range(0, cust.num_rows, chunk):
+            conn.exec_driver_sql(sql, list(zip(*(c[start:start + chunk] for c in cols))))
+        return
+    raw = conn.connection.driver_connection  # psycopg 3
+    with raw.cursor() as cur:
+        cur.execute("CREATE TEMPORARY TABLE customers_in (LIKE customers INCLUDING DEFAULTS) ON COMMIT DROP")
+        with cur.copy(f"COPY customers_in ({', '.join(names)}) FROM STDIN") as copy:
+            for row in zip(*cols):
+                copy.write_row(row)
+        cur.execute(f"INSERT INTO customers ({', '.join(names)}) SELECT {', '.join(names)} FROM customers_in "
+                    f"ON CONFLICT (customer_id) DO UPDATE SET {updates}")
 
 
 def _snapshot(row: Any) -> Snapshot:

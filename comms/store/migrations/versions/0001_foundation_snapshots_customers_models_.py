@@ -67,8 +67,6 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['snapshot_id'], ['snapshots.id'], name=op.f('fk_customers_snapshot_id_snapshots')),
     sa.PrimaryKeyConstraint('customer_id', name=op.f('pk_customers'))
     )
-    with op.batch_alter_table('customers', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_customers_snapshot_id'), ['snapshot_id'], unique=False)
 
     op.create_table('score_models',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
@@ -110,8 +108,6 @@ def downgrade() -> None:
 
     op.drop_table('segment_runs')
     op.drop_table('score_models')
-    with op.batch_alter_table('customers', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_customers_snapshot_id'))
 
     op.drop_table('customers')
     op.drop_table('snapshots')

@@ -1,0 +1,105 @@
+"""Ingestion: a portfolio file in, validated customers and invoices out, every rejected row written down.
+
+``read_and_validate`` is the pure pipeline (readers -> mapping -> validate -> features; see
+:mod:`comms.ingest.pipeline` for the rules that protect customers); ``ingest_file`` adds the store: it
+saves the import as an immutable snapshot (which also updates the ``customers`` table by id) and writes
+the rejects file, CSV through comms.csvsafe, next to the home's snapshots.
+
+Example: report = ingest_file(Path("portfolio.csv"), settings=settings, store=store)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Callable
+
+from .. import csvsafe
+from ..config import Settings
+from ..errors import InputError
+from .mapping import Mapping
+from .mapping_file import as_mapping, load_mapping
+from .pipeline import IngestStats, read_and_validate
+
+__all__ = ["IngestReport", "IngestStats", "Mapping", "ingest_file", "load_mapping", "read_and_validate"]
+
+
+@dataclass
+class IngestReport:
+    rows_in: int
+    accepted: int
+    rejected: int
+    customers: int
+    invoices: int
+    snapshot: object | None          # comms.store.snapshots.Snapshot; None when no row was accepted
+    rejects_path: Path | None        # None when nothing was rejected
+    filled_fields: dict[str, str]
+    defaulted_fields: list[str]
+    reasons_count: dict[str, int]
+    stats: IngestStats | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class _Digest(threading.Thread):
+    """SHA-256 of the source, computed while the pipeline runs (hashlib releases the GIL)."""
+
+    def __init__(self, path: Path):
+        super().__init__(daemon=True)
+        self.path, self.value, self.error = path, "", None
+
+    def run(self) -> None:
+        try:
+            h = hashlib.sha256()
+            with self.path.open("rb") as fh:
+                while chunk := fh.read(1 << 22):
+                    h.update(chunk)
+            self.value = h.hexdigest()
+        except OSError as exc:
+            self.error = exc
+
+
+def default_rejects_path(settings: Settings, source: Path, snapshot_id: int | None) -> Path:
+    stamp = str(snapshot_id) if snapshot_id is not None else datetime.now().strftime("%Y%m%dT%H%M%S")
+    return settings.home / "rejects" / f"{stamp}-{source.stem}.rejects.csv"
+
+
+def ingest_file(path: str | Path, *, settings: Settings, store, mapping_path: str | Path | Mapping | None = None,
+                as_of: date | None = None, rejects_path: str | Path | None = None,
+                progress: Callable[[str], None] | None = None) -> IngestReport:
+    """Import one file as a new snapshot; rejected rows go to the rejects file with every reason.
+
+    When no row at all is accepted, nothing is imported (no snapshot) but the rejects file is still written.
+    """
+    path = Path(path)
+    mapping = as_mapping(mapping_path)
+    digest = _Digest(path)
+    if path.is_file():
+        digest.start()
+    customers, invoices, rejects, stats = read_and_validate(path, mapping, as_of, progress=progress)
+    digest.join()
+    if digest.error:
+        raise InputError(f"{path}: cannot be read ({digest.error})")
+    snapshot = None
+    if stats.accepted:
+        if progress:
+            progress("saving the snapshot")
+        from ..store.snapshots import save_snapshot
+        snapshot = save_snapshot(
+            store, customers, invoices, as_of=stats.as_of, source_name=str(path.resolve()),
+            source_sha256=digest.value, mapping_name=str(mapping.path) if mapping.path else None,
+            layout=stats.layout, rows_in=stats.rows_in, rows_accepted=stats.accepted,
+            rows_rejected=stats.rejected, filled_fields=stats.filled_fields,
+            defaulted_fields=stats.defaulted_fields)
+    written = None
+    if rejects.num_rows:
+        written = Path(rejects_path) if rejects_path else default_rejects_path(
+            settings, path, snapshot.id if snapshot else None)
+        csvsafe.write_table(rejects, written)
+    return IngestReport(rows_in=stats.rows_in, accepted=stats.accepted, rejected=stats.rejected,
+                        customers=stats.customers, invoices=stats.invoices, snapshot=snapshot,
+                        rejects_path=written, filled_fields=stats.filled_fields,
+                        defaulted_fields=stats.defaulted_fields, reasons_count=stats.reasons_count,
+                        stats=stats, notes=stats.notes)
