@@ -19,7 +19,7 @@ from comms.config import Settings
 from comms.store import Store
 from conftest import ROOT
 
-REDIS = "redis://127.0.0.1:6379"
+REDIS = os.environ.get("COMMS_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 
 
 @pytest.fixture

@@ -182,3 +182,36 @@ def report(ctx, name: str, html_path: str | None) -> None:
     if html_path:
         path = write_html(rep, html_path)
         console.print(Text(f"report written to {path}"))
+
+
+@campaign.command("links")
+@click.argument("name")
+@click.option("--per-segment", type=click.IntRange(1, 50), default=1, show_default=True)
+@pass_context
+def links(ctx, name: str, per_segment: int) -> None:
+    """Working personal links of a campaign, a few per segment, to try the pages as a customer would.
+
+    Example: comms campaign links spring-reminder --per-segment 2
+    """
+    from sqlalchemy import select
+
+    from ..campaign.run import get_campaign
+    from ..payments import LinkSigner
+    from ..store.ledger import jobs
+
+    camp = get_campaign(ctx.store, name)
+    signer = LinkSigner.from_settings(ctx.settings)
+    with ctx.store.begin() as conn:
+        rows = conn.execute(select(jobs.c.segment, jobs.c.customer_id).where(
+            jobs.c.campaign_id == camp.id, jobs.c.channel == "page", jobs.c.state == "sent")
+            .order_by(jobs.c.segment, jobs.c.customer_id)).all()
+    if not rows:
+        raise InputError(f"campaign {name!r} has no published pages (launch it with --channels page,...)")
+    shown: dict[str, int] = {}
+    table = Table("segment", "customer", "personal link")
+    for seg, cid in rows:
+        if shown.get(seg, 0) >= per_segment:
+            continue
+        shown[seg] = shown.get(seg, 0) + 1
+        table.add_row(Text(seg), Text(cid), Text(signer.url(signer.sign(camp.name, cid))))
+    console.print(table)
