@@ -21,7 +21,7 @@ from ..config import Settings
 from ..errors import InputError
 from ..models import Channel
 from ..payments.status import contact_blockers_many
-from ..policy import CustomerFacts, next_allowed, planning_reason
+from ..policy import CustomerFacts, email_window, next_allowed, planning_reason
 from ..segment.config import load_segments
 from ..store import Store
 from ..store.ledger import campaigns, jobs
@@ -102,7 +102,8 @@ def plan_campaign(store: Store, settings: Settings, name: str, channels: list[st
         addresses = ({cid: e for cid, e in zip(part.customer_id, part.email) if isinstance(e, str) and e}
                      if channel == "email" else None)
         blockers = contact_blockers_many(store, part.customer_id.tolist(), channel, addresses)
-        zones = {tz: next_allowed(begin, tz) for tz in part.timezone.unique()} if channel == "email" else {}
+        window = email_window(settings)
+        zones = {tz: next_allowed(begin, tz, *window) for tz in part.timezone.unique()} if channel == "email" else {}
         for rec in part.itertuples(index=False):
             facts_ = CustomerFacts(bool(rec.do_not_contact), bool(rec.dispute), bool(rec.consent_email),
                                    bool(rec.consent_letter), rec.email if isinstance(rec.email, str) else None,

@@ -91,7 +91,7 @@ def worker_id() -> str:
 def claim(store: Store, campaign_id: int, job_ids: list[int], channel: str, now: datetime | None = None) -> list:
     """Move the still-to-do jobs among ``job_ids`` to rendering with a lease; return the claimed rows."""
     now = now or _now()
-    me = f"{worker_id()}:{now.timestamp():.6f}"
+    me = f"{worker_id()[:70]}:{now.timestamp():.6f}"
     with store.begin() as conn:
         running = conn.execute(select(campaigns.c.state).where(campaigns.c.id == campaign_id)).scalar()
         if running != "running":
@@ -101,14 +101,16 @@ def claim(store: Store, campaign_id: int, job_ids: list[int], channel: str, now:
             jobs.c.state.in_([JobState.PLANNED.value, JobState.RENDERED.value]),
             or_(jobs.c.not_before.is_(None), jobs.c.not_before <= now),
         ).values(state=JobState.RENDERING.value, worker=me, attempts=jobs.c.attempts + 1,
-                 lease_until=now + timedelta(seconds=LEASE[channel]), updated_at=now))
+                 lease_until=now + timedelta(seconds=lease_seconds(store.settings, channel)), updated_at=now))
         return conn.execute(select(jobs).where(jobs.c.id.in_(job_ids), jobs.c.worker == me,
                                                jobs.c.state == JobState.RENDERING.value)).all()
 
 
-def record(store: Store, outcomes: list[Outcome], now: datetime | None = None) -> None:
-    """Write outcomes; each UPDATE is guarded by the states the move is allowed from."""
+def record(store: Store, outcomes: list[Outcome], worker: str, now: datetime | None = None) -> int:
+    """Write outcomes; each UPDATE is guarded by the states the move is allowed from and by the claim
+    (``worker``), so a worker whose lease ran out and whose jobs were claimed again records nothing."""
     now = now or _now()
+    written = 0
     with store.begin() as conn:
         for o in outcomes:
             values = {"state": o.state.value, "updated_at": now, "lease_until": None}
@@ -116,18 +118,36 @@ def record(store: Store, outcomes: list[Outcome], now: datetime | None = None) -
                 value = getattr(o, key)
                 if value is not None:
                     values[key] = value
-            conn.execute(update(jobs).where(jobs.c.id == o.job_id, jobs.c.state.in_(sources(o.state)))
-                         .values(**values))
+            written += conn.execute(update(jobs).where(
+                jobs.c.id == o.job_id, jobs.c.worker == worker, jobs.c.state.in_(sources(o.state)))
+                .values(**values)).rowcount
+    return written
 
 
-def mark_sending(store: Store, pairs: list[tuple[int, str]], channel: str) -> None:
-    """Record (job id, our message id) as sending before anything goes to the provider."""
+def mark_sending(store: Store, pairs: list[tuple[int, str]], channel: str, worker: str) -> set[int]:
+    """Record (job id, our message id) as sending before anything goes to the provider. Returns the jobs
+    this worker still holds: only those may be sent (a job claimed again by another worker after this one's
+    lease ran out is not ours to send any more)."""
     now = _now()
+    held: set[int] = set()
     with store.begin() as conn:
         for job_id, message_id in pairs:
-            conn.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.state == JobState.RENDERING.value).values(
-                state=JobState.SENDING.value, message_id=message_id, updated_at=now,
-                lease_until=now + timedelta(seconds=LEASE[channel])))
+            if conn.execute(update(jobs).where(
+                    jobs.c.id == job_id, jobs.c.worker == worker, jobs.c.state == JobState.RENDERING.value).values(
+                    state=JobState.SENDING.value, message_id=message_id, updated_at=now,
+                    lease_until=now + timedelta(seconds=lease_seconds(store.settings, channel)))).rowcount:
+                held.add(job_id)
+    return held
+
+
+def chunk_size(settings: Settings, channel: str) -> int:
+    """Jobs per task: small for video (minutes each), large for pages (COMMS_CHUNK_SIZE overrides)."""
+    return max(1, settings.get("chunk_size", default=CHUNK[channel], cast=int))
+
+
+def lease_seconds(settings: Settings, channel: str) -> int:
+    """How long a claim holds: above the longest chunk of the channel (COMMS_LEASE_SECONDS overrides)."""
+    return settings.get("lease_seconds", default=LEASE[channel], cast=int)
 
 
 def sweep(store: Store, campaign_id: int, now: datetime | None = None) -> dict[str, int]:
@@ -209,14 +229,15 @@ def process_chunk(settings: Settings, campaign_id: int, channel: str, job_ids: l
         elif blockers.get(r.customer_id):
             outcomes.append(Outcome(r.id, JobState.SUPPRESSED, reason="; ".join(blockers[r.customer_id])))
         else:
-            items.append(Item(job_id=r.id, customer=customer, segment=r.segment, attempts=r.attempts))
+            items.append(Item(job_id=r.id, customer=customer, segment=r.segment, attempts=r.attempts,
+                              worker=r.worker))
     key = (settings.home, campaign_id, channel)
     step = _steps.get(key)
     if step is None:
         step = _steps[key] = step_for(channel, settings, store, camp)
     if items:
         outcomes.extend(step.process(items))
-    record(store, outcomes)
+    record(store, outcomes, rows[0].worker)
     for o in outcomes:
         result.counts[o.state.value] = result.counts.get(o.state.value, 0) + 1
     return result
@@ -274,7 +295,7 @@ def run_embedded(store: Store, settings: Settings, name: str, *, workers: int | 
             ids = due_jobs(store, camp.id, channel)
             if not ids:
                 continue
-            size = CHUNK[channel]
+            size = chunk_size(settings, channel)
             done = 0
             if progress:
                 progress(channel, 0, len(ids))
@@ -320,7 +341,7 @@ def _enqueue(store: Store, app, camp: Campaign, channel: str, ids: list[int]) ->
             conn.execute(update(jobs).where(jobs.c.id.in_(ids[i:i + 5000]), jobs.c.state.in_(
                 [JobState.PLANNED.value, JobState.RENDERED.value])).values(
                 lease_until=now + timedelta(seconds=grace)))
-    size = CHUNK[channel]
+    size = chunk_size(store.settings, channel)
     for i in range(0, len(ids), size):
         app.send_task("comms.run_chunk", args=[camp.id, channel, ids[i:i + size]], queue=queue_for(channel))
     return len(ids)

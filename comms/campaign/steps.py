@@ -31,6 +31,7 @@ class Item:
     customer: Customer
     segment: str
     attempts: int
+    worker: str  # the claim: only the holder may send or record
 
 
 class Step:
@@ -86,14 +87,15 @@ class EmailStep(Step):
         self.backend = backend_from_settings(settings)
 
     def process(self, items: list[Item]) -> list[Outcome]:
-        from ..policy import next_allowed
+        from ..policy import email_window, next_allowed
         from ..render.sandbox import RenderError
 
         ok, outcomes = self.contexts(items)
         now = datetime.now(timezone.utc)
+        window = email_window(self.settings)
         ready = []
         for item, context in ok:
-            later = next_allowed(now, item.customer.timezone)
+            later = next_allowed(now, item.customer.timezone, *window)
             if later is not None:
                 outcomes.append(Outcome(item.job_id, JobState.PLANNED, not_before=later,
                                         reason="quiet hours in the customer's time zone"))
@@ -104,7 +106,11 @@ class EmailStep(Step):
                 outcomes.append(Outcome(item.job_id, JobState.FAILED, reason=str(exc)[:500]))
         if not ready:
             return outcomes
-        mark_sending(self.store, [(item.job_id, email.message_id) for item, email in ready], self.channel)
+        held = mark_sending(self.store, [(item.job_id, email.message_id) for item, email in ready], self.channel,
+                            ready[0][0].worker)
+        ready = [(item, email) for item, email in ready if item.job_id in held]
+        if not ready:
+            return outcomes
         results = self.backend.send_many([email for _, email in ready])
         for (item, email), res in zip(ready, results):
             if res.accepted:

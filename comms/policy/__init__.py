@@ -26,6 +26,23 @@ WINDOW_START = time(8, 0)
 WINDOW_END = time(21, 0)
 
 
+def email_window(settings) -> tuple[time, time]:
+    """The hours e-mail may be delivered in, local to the customer: COMMS_EMAIL_WINDOW, default
+    "08:00-21:00" (US Regulation F). A stricter jurisdiction narrows it; "00:00-24:00" turns it off."""
+    text = str(settings.get("email_window", default="08:00-21:00"))
+    try:
+        start_s, end_s = (p.strip() for p in text.split("-"))
+        start = time.fromisoformat(start_s)
+        end = time.max if end_s == "24:00" else time.fromisoformat(end_s)
+    except ValueError:
+        from ..errors import ConfigError
+        raise ConfigError("COMMS_EMAIL_WINDOW", f"{text!r}: use HH:MM-HH:MM, e.g. 08:00-21:00") from None
+    if not start < end:
+        from ..errors import ConfigError
+        raise ConfigError("COMMS_EMAIL_WINDOW", f"{text!r}: the window must start before it ends")
+    return start, end
+
+
 @lru_cache(maxsize=1024)
 def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
