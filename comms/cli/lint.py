@@ -7,7 +7,7 @@ channel's checks run here without touching this file.
 
 from __future__ import annotations
 
-import importlib
+from .channels import channel_module
 
 import click
 from rich.text import Text
@@ -25,12 +25,7 @@ def _linters(only: tuple[str, ...]):
     for channel in Channel:
         if only and channel.value not in only:
             continue
-        try:
-            module = importlib.import_module(f"comms.render.{channel.value}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"comms.render.{channel.value}":
-                continue
-            raise
+        module = channel_module(channel.value)
         if hasattr(module, "lint"):
             yield channel.value, module.lint
 

@@ -1,12 +1,11 @@
 """``comms preview``: one customer's output of one channel, written to files for a person to look at.
 
-Each channel's renderer lives in ``comms.render.<channel>`` and exposes
+Each channel's module (comms/cli/channels.py: ``comms.render.<channel>``, the web app's for pages) exposes
 ``preview(context, *, settings, out_dir, segments, options) -> list[Path]`` (the files it wrote).
 """
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 import click
@@ -14,6 +13,7 @@ from rich.text import Text
 
 from ..errors import InputError, StoreError
 from ..models import Channel
+from .channels import channel_module
 from .main import cli, console, pass_context
 
 PREVIEW_CAMPAIGN = "preview"
@@ -108,7 +108,7 @@ def preview_cmd(ctx, channel: str, treatment: str | None, customer_id: str | Non
     if treatment:
         builder.segments[segment] = builder.segments[segment].model_copy(update={"treatment": treatment})
     context = builder.build(customer, segment)
-    renderer = importlib.import_module(f"comms.render.{channel}")
+    renderer = channel_module(channel)
     out = out_dir or settings.home / "preview" / channel
     out.mkdir(parents=True, exist_ok=True)
     files = renderer.preview(context, settings=settings, out_dir=out, segments=segments,
