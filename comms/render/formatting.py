@@ -37,6 +37,7 @@ def round_money(amount: Decimal | int | str, currency: str) -> Decimal:
     return Decimal(amount).quantize(_quantum(currency), rounding=ROUND_HALF_UP)
 
 
+@lru_cache(maxsize=65536)
 def money(amount: Decimal | int | str, currency: str, locale: str) -> str:
     """'1.234,50 €' for it-IT, '$1,234.50' for en-US, '¥1,234.50' for zh-CN."""
     value = round_money(amount, currency)
@@ -55,6 +56,7 @@ def percent(value: Decimal | float, locale: str) -> str:
     return format_percent(value, locale=locale_for(locale))
 
 
+@lru_cache(maxsize=16384)
 def day(value: date | datetime, locale: str, style: str = "long") -> str:
     """'March 5, 2026', '5 marzo 2026', '2026年3月5日'."""
     if isinstance(value, datetime):

@@ -13,6 +13,7 @@ the customer's context, so marketing can write "Dear {{ customer.greeting_name }
 
 from __future__ import annotations
 
+import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -67,8 +68,28 @@ def _merged(templates_dir: Path, treatment: str, langs: list[str], namespace: st
     return merged
 
 
+_RECHECK_SECONDS = 2.0
+_merged_cache: dict[tuple, tuple[float, dict]] = {}
+
+
 def strings_for(templates_dir: Path, treatment: str, locale: str) -> dict[str, object]:
-    """All messages for a treatment in a locale, most specific first, English filling the gaps."""
+    """All messages for a treatment in a locale, most specific first, English filling the gaps.
+
+    Cached per (folder, treatment, locale); an edited strings file is picked up within two seconds, so a
+    long-running server or worker never needs a restart after marketing changes a word."""
+    key = (templates_dir, treatment, locale)
+    hit = _merged_cache.get(key)
+    now = time.monotonic()
+    if hit is not None and now - hit[0] < _RECHECK_SECONDS:
+        return hit[1]
+    if hit is not None:
+        _namespaces.cache_clear()
+    value = _strings_for(templates_dir, treatment, locale)
+    _merged_cache[key] = (now, value)
+    return value
+
+
+def _strings_for(templates_dir: Path, treatment: str, locale: str) -> dict[str, object]:
     langs = _candidates(locale)
     out: dict[str, object] = dict(_merged(templates_dir, treatment, langs, None))
     for ns in sorted(set(_namespaces(templates_dir, BASE)) | set(_namespaces(templates_dir, treatment))):
