@@ -66,8 +66,8 @@ def main() -> None:
          "--segments", video_seg, "--limit", VIDEOS)
     report = HOME / "demo" / f"report-{main_campaign}.html"
     step("7. the report", "campaign", "report", main_campaign, "--html", str(report))
-    step("8. one personal link per segment (open them with `comms serve` running)", "campaign", "links",
-         main_campaign)
+    step("8. one personal link per segment (open them while `comms serve` runs)", "campaign", "links",
+         main_campaign, "--base-url", "http://127.0.0.1:8000")
     artifacts = HOME / "artifacts"
     print(f"""
 Done. Where to look:
@@ -77,7 +77,7 @@ Done. Where to look:
   videos (mp4, captions, poster)           {artifacts / video_campaign / 'video'}
   campaign report                          {report}
   rejected rows of the import              {HOME / 'rejects'}
-Serve the personal pages:  .venv/bin/comms serve   (then open a link printed above)
+Serve the personal pages:  COMMS_HOME={HOME} .venv/bin/comms serve   then open a link printed above
 """)
 
 

@@ -32,18 +32,18 @@ def assemble_print_batch(settings: Settings, store: Store, campaign, duplex: boo
 
     with store.begin() as conn:
         rows = conn.execute(select(jobs.c.customer_id, jobs.c.segment, jobs.c.artifact, jobs.c.sha256).where(
-            jobs.c.campaign_id == campaign["id"], jobs.c.channel == "letter",
+            jobs.c.campaign_id == campaign.id, jobs.c.channel == "letter",
             jobs.c.state == JobState.SENT.value)).all()
     if not rows:
         return None
     if duplex is None:
         duplex = str(settings.get("print_duplex", default="false")).lower() in ("1", "true", "yes")
     segments = load_segments(settings.segments_file, settings.templates_dir)
-    builder = ContextBuilder(settings, segments, LinkSigner.from_settings(settings), campaign["name"])
-    customers = customers_from_snapshot(get_snapshot(store, campaign["snapshot_id"]), [r.customer_id for r in rows])
+    builder = ContextBuilder(settings, segments, LinkSigner.from_settings(settings), campaign.name)
+    customers = customers_from_snapshot(get_snapshot(store, campaign.snapshot_id), [r.customer_id for r in rows])
     by_id = {r.customer_id: r for r in rows}
     contexts = print_order([builder.build(customers[r.customer_id], r.segment) for r in rows])
-    out = Path(settings.artifacts_dir) / campaign["name"] / "print"
+    out = Path(settings.artifacts_dir) / campaign.name / "print"
     with PrintBatch(out, duplex=duplex) as batch:
         for ctx in contexts:
             row = by_id[str(ctx["customer"]["id"])]

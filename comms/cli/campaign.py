@@ -187,11 +187,13 @@ def report(ctx, name: str, html_path: str | None) -> None:
 @campaign.command("links")
 @click.argument("name")
 @click.option("--per-segment", type=click.IntRange(1, 50), default=1, show_default=True)
+@click.option("--base-url", help="Build the links on this address instead of COMMS_BASE_URL (e.g. the local "
+                                 "`comms serve` at http://127.0.0.1:8000).")
 @pass_context
-def links(ctx, name: str, per_segment: int) -> None:
+def links(ctx, name: str, per_segment: int, base_url: str | None) -> None:
     """Working personal links of a campaign, a few per segment, to try the pages as a customer would.
 
-    Example: comms campaign links spring-reminder --per-segment 2
+    Example: comms campaign links spring-reminder --per-segment 2 --base-url http://127.0.0.1:8000
     """
     from sqlalchemy import select
 
@@ -208,10 +210,9 @@ def links(ctx, name: str, per_segment: int) -> None:
     if not rows:
         raise InputError(f"campaign {name!r} has no published pages (launch it with --channels page,...)")
     shown: dict[str, int] = {}
-    table = Table("segment", "customer", "personal link")
-    for seg, cid in rows:
+    base = (base_url or ctx.settings.base_url).rstrip("/")
+    for seg, cid in rows:  # plain lines, never cut: a link must be copyable whole
         if shown.get(seg, 0) >= per_segment:
             continue
         shown[seg] = shown.get(seg, 0) + 1
-        table.add_row(Text(seg), Text(cid), Text(signer.url(signer.sign(camp.name, cid))))
-    console.print(table)
+        console.print(Text(f"{seg:<10} {cid:<12} {base}/p/{signer.sign(camp.name, cid)}"), soft_wrap=True)
