@@ -26,7 +26,7 @@ from ..config import Settings
 from ..errors import InputError, StoreError
 from ..store import Store
 from ..store.ledger import campaigns, jobs
-from .states import JobState, sources
+from .states import DONE, JobState, sources
 
 ORDER = ("page", "video", "letter", "email")
 CHUNK = {"page": 500, "video": 4, "letter": 50, "email": 200}
@@ -195,6 +195,14 @@ def set_state(store: Store, name: str, state: str, reason: str | None = None) ->
     return get_campaign(store, name)
 
 
+def complete_if_done(store: Store, camp: Campaign) -> Campaign:
+    """Mark the campaign completed when no job is left to do (jobs waiting for quiet hours keep it running)."""
+    left = sum(n for (ch, st), n in counts(store, camp.id).items() if JobState(st) not in DONE)
+    if left == 0:
+        set_state(store, camp.name, "completed")
+    return get_campaign(store, camp.name)
+
+
 # --- the one job function ----------------------------------------------------------------------------
 
 _steps: dict = {}
@@ -314,12 +322,7 @@ def run_embedded(store: Store, settings: Settings, name: str, *, workers: int | 
                                                      f"(budget {camp.error_budget}); last: {last}")
                     return get_campaign(store, name)
             finalize(channel, settings, store, camp)
-    left = sum(n for (ch, st), n in counts(store, camp.id).items()
-               if st in (JobState.PLANNED.value, JobState.RENDERED.value, JobState.RENDERING.value,
-                         JobState.SENDING.value))
-    if left == 0:
-        set_state(store, name, "completed")
-    return get_campaign(store, name)
+    return complete_if_done(store, camp)
 
 
 # --- distributed execution ---------------------------------------------------------------------------
@@ -402,12 +405,7 @@ def run_distributed(store: Store, settings: Settings, name: str, *, poll: float 
             finalize(channel, settings, store, camp)
     finally:
         app.close()
-    left = sum(n for (ch, st), n in counts(store, camp.id).items()
-               if st in (JobState.PLANNED.value, JobState.RENDERED.value, JobState.RENDERING.value,
-                         JobState.SENDING.value))
-    if left == 0:
-        set_state(store, name, "completed")
-    return get_campaign(store, name)
+    return complete_if_done(store, camp)
 
 
 def execute(store: Store, settings: Settings, name: str, progress=None) -> Campaign:
