@@ -71,3 +71,28 @@ def test_email_waits_for_the_morning_in_the_customers_own_time_zone(two_customer
     assert len(outbox) == 1
     message = email.message_from_bytes(outbox[0].read_bytes())
     assert "awake@example.com" in message["To"]
+
+
+def test_a_customer_who_pays_during_the_campaign_gets_nothing_after_the_payment(two_customers, monkeypatch):
+    from decimal import Decimal
+
+    from comms.campaign.run import run_embedded
+    from comms.payments.checkout import create_checkout, record_payment
+
+    store, awake, asleep = two_customers
+    monkeypatch.setenv("COMMS_EMAIL_WINDOW", "00:00-24:00")
+    report = plan_campaign(store, store.settings, "pay", ["page", "email"])
+    # the page went out, then the customer paid on it, before the e-mail was sent
+    checkout = create_checkout(store, provider="demo", campaign="pay", customer_id="AWAKE", purpose="full",
+                               amount=Decimal("120.00"), currency="USD")
+    assert record_payment(store, checkout, provider_ref="demo-1", amount=Decimal("120.00"), currency="USD")
+    camp = run_embedded(store, store.settings, "pay", workers=1)
+    assert camp.state == "completed"
+    with store.begin() as conn:
+        rows = {(r.customer_id, r.channel): r for r in conn.execute(
+            select(jobs).where(jobs.c.campaign_id == report.campaign_id))}
+    assert rows[("AWAKE", "email")].state == "suppressed"
+    assert "paid" in rows[("AWAKE", "email")].reason
+    assert rows[("ASLEEP", "email")].state == "sent"
+    sent_to = [email.message_from_bytes(p.read_bytes())["To"] for p in store.settings.outbox_dir.rglob("*.eml")]
+    assert len(sent_to) == 1 and "asleep@example.com" in sent_to[0]
