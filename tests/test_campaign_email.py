@@ -96,3 +96,33 @@ def test_a_customer_who_pays_during_the_campaign_gets_nothing_after_the_payment(
     assert rows[("ASLEEP", "email")].state == "sent"
     sent_to = [email.message_from_bytes(p.read_bytes())["To"] for p in store.settings.outbox_dir.rglob("*.eml")]
     assert len(sent_to) == 1 and "asleep@example.com" in sent_to[0]
+
+
+def test_a_flaky_sendgrid_gets_every_email_once_in_the_end(portfolio, monkeypatch):
+    """The SendGrid-speaking server answers a fifth of the requests with 429 or 500."""
+    from collections import Counter
+
+    from comms.deliver.fake_sendgrid import FakeSendGrid
+
+    with FakeSendGrid(api_key="SG.campaign") as fake:
+        fake.flaky(0.2, seed=3)
+        for key, value in {"COMMS_EMAIL_BACKEND": "sendgrid", "COMMS_SENDGRID_API_KEY": "SG.campaign",
+                           "COMMS_SENDGRID_HOST": fake.url, "COMMS_EMAIL_WINDOW": "00:00-24:00",
+                           "COMMS_EMAIL_RETRY_SECONDS": "0", "COMMS_EMAIL_BACKOFF": "0.05"}.items():
+            monkeypatch.setenv(key, value)
+        from comms.config import Settings
+        settings = Settings.load(portfolio.settings.home)
+        report = plan_campaign(portfolio, settings, "flaky", ["email"])
+        for _ in range(6):  # each pass sends what is due; deferred ones come back on the next
+            camp = run_embedded(portfolio, settings, "flaky", workers=2)
+            if camp.state == "completed":
+                break
+        assert camp.state == "completed"
+        assert any(r["status"] in (429, 500) for r in fake.requests)  # the provider really failed
+        ids = Counter(p["custom_args"]["comms_message_id"] for p in fake.accepted)
+        assert max(ids.values()) == 1
+        with portfolio.begin() as conn:
+            sent = conn.execute(select(jobs.c.message_id).where(
+                jobs.c.campaign_id == report.campaign_id, jobs.c.state == "sent")).scalars().all()
+        assert len(sent) == sum(report.planned.values())
+        assert set(sent) == set(ids)

@@ -116,9 +116,12 @@ class EmailStep(Step):
             if res.accepted:
                 outcomes.append(Outcome(item.job_id, JobState.SENT, provider_id=res.provider_message_id,
                                         message_id=email.message_id))
-            elif getattr(res, "retryable", False) and item.attempts < MAX_ATTEMPTS:
+            elif res.status.value == "deferred" and item.attempts < MAX_ATTEMPTS:
+                # a temporary refusal the backend's own retries did not get past: back off, try later
+                wait = max(res.retry_after or 0,
+                           self.settings.get("email_retry_seconds", default=60, cast=int) * 2 ** (item.attempts - 1))
                 outcomes.append(Outcome(item.job_id, JobState.RENDERED, reason=f"deferred: {res.error}"[:500],
-                                        not_before=now + timedelta(seconds=60 * 2 ** item.attempts)))
+                                        not_before=now + timedelta(seconds=wait)))
             else:
                 outcomes.append(Outcome(item.job_id, JobState.FAILED,
                                         reason=f"{res.status.value}: {res.error}"[:500]))

@@ -169,6 +169,12 @@ class FakeSendGrid:
     def fail_next(self, status: int = 500, times: int = 1) -> None:
         self.answer_next(status, times=times, body={"errors": [_error(None, "internal error (fake)")]})
 
+    def flaky(self, share: float, seed: int = 7) -> None:
+        """From now on answer about ``share`` of the requests with 429 (reset in 1 s) or 500, at random
+        (seeded): a provider having a bad day."""
+        import random
+        self._flaky = (share, random.Random(seed))
+
     # -- serving -------------------------------------------------------------------------------------------
 
     def _handler(self):
@@ -227,6 +233,11 @@ class FakeSendGrid:
         else:
             with self._lock:
                 planned = self._plan.popleft() if self._plan else None
+                flaky = getattr(self, "_flaky", None)
+                if planned is None and flaky is not None and flaky[1].random() < flaky[0]:
+                    planned = (429, {"X-RateLimit-Reset": str(int(time.time()) + 1)},
+                               {"errors": [_error(None, "too many requests")]}) if flaky[1].random() < 0.5 \
+                        else (500, {}, {"errors": [_error(None, "internal error (fake)")]})
             if planned is not None:
                 result = planned
             elif payload is None:
