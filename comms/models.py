@@ -126,6 +126,7 @@ class Customer:
     email: str | None = None
     phone: str | None = None
     address_lines: tuple[str, ...] = ()
+    postal_code: str | None = None
     consents: dict[str, bool] = field(default_factory=dict)
     do_not_contact: bool = False
     dispute: bool = False

@@ -149,7 +149,9 @@ class LetterStep(Step):
                 [ctx for _, ctx in ok],
                 on_error=lambda ctx, exc: errors.__setitem__(str(ctx["customer"]["id"]), str(exc))):
             path = self.out_dir / f"{safe_name(letter.customer_id)}.pdf"
-            path.write_bytes(letter.pdf)
+            part = path.with_suffix(".pdf.part")
+            part.write_bytes(letter.pdf)
+            part.replace(path)  # atomic: the micro-site never serves half a letter
             outcomes.append(Outcome(job_of.pop(letter.customer_id), JobState.SENT, artifact=str(path),
                                     sha256=letter.sha256))
         for cid, job_id in job_of.items():

@@ -8,7 +8,7 @@ them. Raw values stay available (``*_amount``, ``*_iso``) for channels that comp
 Context (what templates may use; ``comms lint`` renders every template against it):
 
     customer   id, name, greeting_name, email, locale, lang, dir ("ltr"/"rtl"), country, currency,
-               address_lines (list)
+               address_lines (list), postal_code
     balance    formatted balance; balance_amount (Decimal); days_past_due; oldest_due (formatted or "")
     invoices   list of {number, issue_date, due_date, amount, open_amount, days_overdue}
     offers     pay_in_full (bool), settlement {percent, discount, pay, deadline} | None,
@@ -131,7 +131,7 @@ def customers_from_snapshot(snapshot, customer_ids: Iterable[str] | None = None)
         out[cid] = Customer(
             customer_id=cid, name=r["name"], country=r["country"], locale=r["locale"], timezone=r["timezone"],
             currency=r["currency"], given_name=_opt(r.get("given_name")), email=_opt(r.get("email")),
-            phone=_opt(r.get("phone")), address_lines=lines,
+            phone=_opt(r.get("phone")), address_lines=lines, postal_code=_opt(r.get("postal_code")),
             consents={c: bool(r.get(f"consent_{c}")) for c in ("email", "sms", "letter")},
             do_not_contact=bool(r.get("do_not_contact")), dispute=bool(r.get("dispute")),
             balance=r.get("balance") or Decimal("0.00"), days_past_due=int(r.get("days_past_due") or 0),
@@ -178,6 +178,7 @@ class ContextBuilder:
                 "greeting_name": customer.given_name or customer.name, "email": customer.email or "",
                 "locale": loc, "lang": fmt.language(loc), "dir": fmt.text_direction(loc),
                 "country": customer.country, "currency": cur, "address_lines": list(customer.address_lines),
+                "postal_code": customer.postal_code or "",
             },
             "balance": money(offers.balance), "balance_amount": offers.balance,
             "days_past_due": customer.days_past_due, "oldest_due": day(min(due_dates)) if due_dates else "",
