@@ -94,6 +94,7 @@ class SnapshotIndex:
             customer_id=customer_id, name=r["name"], country=r["country"], locale=r["locale"],
             timezone=r["timezone"], currency=r["currency"], given_name=_opt(r.get("given_name")),
             email=_opt(r.get("email")), phone=_opt(r.get("phone")), address_lines=lines,
+            postal_code=_opt(r.get("postal_code")),
             consents={c: bool(r.get(f"consent_{c}")) for c in ("email", "sms", "letter")},
             do_not_contact=bool(r.get("do_not_contact")), dispute=bool(r.get("dispute")),
             balance=r.get("balance") or Decimal("0.00"), days_past_due=int(r.get("days_past_due") or 0),
