@@ -112,7 +112,10 @@ def _customer_columns(cust: pa.Table, snap_id: int, now: datetime, sqlite: bool)
         if sqlite and pa.types.is_decimal(col.type):
             col = pc.cast(col, pa.string())
         cols.append(col.to_pylist())
-    return cols + [[snap_id] * cust.num_rows, [now] * cust.num_rows]
+    # SQLite: the timestamp as the text SQLAlchemy itself stores (sqlite3's datetime adapter costs a Python
+    # call per row, about 2 s on a million customers)
+    stamp = now.astimezone(timezone.utc).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else now
+    return cols + [[snap_id] * cust.num_rows, [stamp] * cust.num_rows]
 
 
 def _upsert_customers(store: Store, conn, cust: pa.Table, snap_id: int, chunk: int = 100_000) -> None:
