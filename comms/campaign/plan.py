@@ -93,7 +93,6 @@ def plan_campaign(store: Store, settings: Settings, name: str, channels: list[st
 
     begin = start_at or now
     rows: list[dict] = []
-    ids = frame.customer_id.tolist()
     for channel in channels:
         takes = frame.segment.map(lambda s: channel in [c.value for c in by_name[s].channels]).to_numpy(bool)
         part = frame[takes]
@@ -122,7 +121,6 @@ def plan_campaign(store: Store, settings: Settings, name: str, channels: list[st
                          "treatment": rec.treatment, "attempts": 0, "not_before": not_before,
                          "state": (JobState.SUPPRESSED if reason else JobState.PLANNED).value,
                          "reason": reason, "updated_at": now})
-    del ids
     if dry_run:
         return report
     with store.begin() as conn:
