@@ -73,6 +73,18 @@ def _back(visit: Visit, *, done: str | None = None, error: str | None = None, an
 
 # -- the page --------------------------------------------------------------------------------------------
 
+async def _posted(request: Request):
+    """((site, visit, form), None) for a POST from a valid link with its CSRF-checked form, else
+    (None, the response that refuses it)."""
+    site, visit, refused = _open(request)
+    if refused:
+        return None, refused
+    form = await _form(request, site, visit)
+    if form is None:
+        return None, _back(visit, error="session")
+    return (site, visit, form), None
+
+
 async def page(request: Request) -> Response:
     site, visit, refused = _open(request)
     if refused:
@@ -125,12 +137,10 @@ async def pay_page(request: Request) -> Response:
 
 
 async def pay_start(request: Request) -> Response:
-    site, visit, refused = _open(request)
+    posted, refused = await _posted(request)
     if refused:
         return refused
-    form = await _form(request, site, visit)
-    if form is None:
-        return _back(visit, error="session")
+    site, visit, form = posted
     choice = _pay_choice(visit, str(form.get("choice", "")))
     if choice is None:
         return redirect(f"/p/{visit.token}/pay?error=pay")
@@ -211,12 +221,10 @@ async def pay_return(request: Request) -> Response:
 # -- arrangements ----------------------------------------------------------------------------------------
 
 async def plan_chosen(request: Request) -> Response:
-    site, visit, refused = _open(request)
+    posted, refused = await _posted(request)
     if refused:
         return refused
-    form = await _form(request, site, visit)
-    if form is None:
-        return _back(visit, error="session")
+    site, visit, form = posted
     try:
         months = int(str(form.get("months", "")))
     except ValueError:
@@ -230,12 +238,10 @@ async def plan_chosen(request: Request) -> Response:
 
 
 async def promise_made(request: Request) -> Response:
-    site, visit, refused = _open(request)
+    posted, refused = await _posted(request)
     if refused:
         return refused
-    form = await _form(request, site, visit)
-    if form is None:
-        return _back(visit, error="session")
+    site, visit, form = posted
     window = visit.choices.promise_window
     try:
         when = date.fromisoformat(str(form.get("date", "")).strip())
@@ -249,12 +255,10 @@ async def promise_made(request: Request) -> Response:
 
 
 async def dispute_opened(request: Request) -> Response:
-    site, visit, refused = _open(request)
+    posted, refused = await _posted(request)
     if refused:
         return refused
-    form = await _form(request, site, visit)
-    if form is None:
-        return _back(visit, error="session")
+    site, visit, form = posted
     reason = str(form.get("reason", ""))
     if reason not in DISPUTE_REASONS:
         return _back(visit, error="reason", anchor="dispute")
@@ -264,12 +268,10 @@ async def dispute_opened(request: Request) -> Response:
 
 
 async def preferences(request: Request) -> Response:
-    site, visit, refused = _open(request)
+    posted, refused = await _posted(request)
     if refused:
         return refused
-    form = await _form(request, site, visit)
-    if form is None:
-        return _back(visit, error="session")
+    site, visit, form = posted
     wants = {"letter": form.get("letter") == "yes"}
     if visit.customer.email:
         wants["email"] = form.get("email") == "yes"
