@@ -122,3 +122,21 @@ def test_cancel_stops_every_job_not_done(portfolio):
     states = set(job_states(portfolio, report.campaign_id, "page").values())
     assert states <= {"cancelled", "suppressed"}
     assert get_campaign(portfolio, "cx").state == "cancelled"
+
+
+def test_letters_are_archived_and_the_print_batch_holds_each_once(portfolio):
+    import csv
+
+    report = plan_campaign(portfolio, portfolio.settings, "post", ["letter"], limit=12)
+    assert run_embedded(portfolio, portfolio.settings, "post", workers=2).state == "completed"
+    with portfolio.begin() as conn:
+        sent = dict(conn.execute(select(jobs.c.customer_id, jobs.c.sha256).where(
+            jobs.c.campaign_id == report.campaign_id, jobs.c.state == "sent")).all())
+    assert len(sent) == sum(report.planned.values()) > 0
+    folder = portfolio.settings.artifacts_dir / "post"
+    with (folder / "print" / "manifest.csv").open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    ids = [r[next(k for k in r if "customer" in k)] for r in rows]
+    assert sorted(ids) == sorted(sent)  # every letter once, nothing else
+    assert {r[next(k for k in r if "sha" in k.lower())] for r in rows} == set(sent.values())
+    assert len(list((folder / "letters").glob("*.pdf"))) == len(sent)

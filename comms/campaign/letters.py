@@ -25,24 +25,23 @@ from .states import JobState
 
 def assemble_print_batch(settings: Settings, store: Store, campaign, duplex: bool | None = None):
     """(pdf path, manifest path) of the campaign's print batch, or None when it has no letters."""
-    from ..payments import LinkSigner
-    from ..render.context import ContextBuilder, customers_from_snapshot
-    from ..segment.config import load_segments
+    from ..render.context import customers_from_snapshot
     from ..store.snapshots import get_snapshot
 
     with store.begin() as conn:
-        rows = conn.execute(select(jobs.c.customer_id, jobs.c.segment, jobs.c.artifact, jobs.c.sha256).where(
+        rows = conn.execute(select(jobs.c.customer_id, jobs.c.artifact, jobs.c.sha256).where(
             jobs.c.campaign_id == campaign.id, jobs.c.channel == "letter",
             jobs.c.state == JobState.SENT.value)).all()
     if not rows:
         return None
     if duplex is None:
         duplex = str(settings.get("print_duplex", default="false")).lower() in ("1", "true", "yes")
-    segments = load_segments(settings.segments_file, settings.templates_dir)
-    builder = ContextBuilder(settings, segments, LinkSigner.from_settings(settings), campaign.name)
+    # the print batch needs only where each letter goes: no full context (links, offers, words) per letter
     customers = customers_from_snapshot(get_snapshot(store, campaign.snapshot_id), [r.customer_id for r in rows])
     by_id = {r.customer_id: r for r in rows}
-    contexts = print_order([builder.build(customers[r.customer_id], r.segment) for r in rows])
+    contexts = print_order([{"customer": {
+        "id": c.customer_id, "name": c.name, "country": c.country, "postal_code": c.postal_code or "",
+        "address_lines": list(c.address_lines)}} for c in (customers[r.customer_id] for r in rows)])
     out = Path(settings.artifacts_dir) / campaign.name / "print"
     with PrintBatch(out, duplex=duplex) as batch:
         for ctx in contexts:

@@ -23,7 +23,7 @@ from typing import Callable
 from sqlalchemy import and_, func, or_, select, update
 
 from ..config import Settings
-from ..errors import InputError, StoreError
+from ..errors import InputError
 from ..store import Store
 from ..store.ledger import campaigns, jobs
 from .states import DONE, JobState, sources
@@ -151,9 +151,8 @@ def lease_seconds(settings: Settings, channel: str) -> int:
 
 
 def sweep(store: Store, campaign_id: int, now: datetime | None = None) -> dict[str, int]:
-    """Jobs whose lease ran out: rendering -> planned (safe to redo); sending -> failed "outcome unknown"
-    unless the outbox holds the message (then sent). Never send twice: a message that may have left is
-    not sent again; it is reported for a person to check."""
+    """Jobs whose lease ran out: rendering -> planned (safe to redo); sending -> failed "outcome unknown".
+    Never send twice: a message that may have left is not sent again; it is reported for a person to check."""
     now = now or _now()
     moved = {"requeued": 0, "unknown": 0}
     with store.begin() as conn:

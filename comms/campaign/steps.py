@@ -90,16 +90,21 @@ class EmailStep(Step):
         from ..policy import email_window, next_allowed
         from ..render.sandbox import RenderError
 
-        ok, outcomes = self.contexts(items)
         now = datetime.now(timezone.utc)
         window = email_window(self.settings)
-        ready = []
-        for item, context in ok:
+        outcomes: list[Outcome] = []
+        awake = []
+        for item in items:  # quiet hours first: no context is built for an e-mail that has to wait
             later = next_allowed(now, item.customer.timezone, *window)
-            if later is not None:
+            if later is None:
+                awake.append(item)
+            else:
                 outcomes.append(Outcome(item.job_id, JobState.PLANNED, not_before=later,
                                         reason="quiet hours in the customer's time zone"))
-                continue
+        ok, failed = self.contexts(awake)
+        outcomes += failed
+        ready = []
+        for item, context in ok:
             try:
                 ready.append((item, self.renderer.render(context)))
             except RenderError as exc:

@@ -108,6 +108,32 @@ def _opt(value: Any) -> Any:
     return None if value is None or (isinstance(value, float) and value != value) else value
 
 
+def invoice_from_row(r: dict) -> Invoice:
+    """An invoices.parquet row as an Invoice (open amount defaults to the amount)."""
+    amount = r.get("amount") or Decimal(0)
+    open_amount = r.get("open_amount")
+    return Invoice(number=r.get("invoice_number") or "", issue_date=r.get("issue_date"),
+                   due_date=r.get("due_date"), amount=amount,
+                   open_amount=amount if open_amount is None else open_amount)
+
+
+def customer_from_row(r: dict, invoices: Iterable[Invoice] = ()) -> Customer:
+    """A customers.parquet row (and its invoices) as a Customer: the one place that knows the mapping."""
+    lines = tuple(x for x in (r.get("address_line1"), r.get("address_line2"),
+                              " ".join(p for p in (r.get("postal_code"), r.get("city")) if p),
+                              r.get("region")) if x)
+    return Customer(
+        customer_id=r["customer_id"], name=r["name"], country=r["country"], locale=r["locale"],
+        timezone=r["timezone"], currency=r["currency"], given_name=_opt(r.get("given_name")),
+        email=_opt(r.get("email")), phone=_opt(r.get("phone")), address_lines=lines,
+        postal_code=_opt(r.get("postal_code")),
+        consents={c: bool(r.get(f"consent_{c}")) for c in ("email", "sms", "letter")},
+        do_not_contact=bool(r.get("do_not_contact")), dispute=bool(r.get("dispute")),
+        balance=r.get("balance") or Decimal("0.00"), days_past_due=int(r.get("days_past_due") or 0),
+        invoices=tuple(sorted(invoices, key=lambda i: (i.due_date or date.min, i.number))),
+    )
+
+
 def customers_from_snapshot(snapshot, customer_ids: Iterable[str] | None = None) -> dict[str, Customer]:
     """Customers of a snapshot with their open invoices, as plain objects (batch-load, then render)."""
     ids = None if customer_ids is None else list(customer_ids)
@@ -117,27 +143,8 @@ def customers_from_snapshot(snapshot, customer_ids: Iterable[str] | None = None)
         if snapshot.invoices_path.exists() else []
     invoices: dict[str, list[Invoice]] = {}
     for r in inv_rows:
-        amount = r.get("amount") or Decimal(0)
-        open_amount = r.get("open_amount")
-        invoices.setdefault(r["customer_id"], []).append(Invoice(
-            number=r.get("invoice_number") or "", issue_date=r.get("issue_date"), due_date=r.get("due_date"),
-            amount=amount, open_amount=amount if open_amount is None else open_amount))
-    out: dict[str, Customer] = {}
-    for r in cust:
-        cid = r["customer_id"]
-        lines = tuple(x for x in (r.get("address_line1"), r.get("address_line2"),
-                                  " ".join(p for p in (r.get("postal_code"), r.get("city")) if p),
-                                  r.get("region")) if x)
-        out[cid] = Customer(
-            customer_id=cid, name=r["name"], country=r["country"], locale=r["locale"], timezone=r["timezone"],
-            currency=r["currency"], given_name=_opt(r.get("given_name")), email=_opt(r.get("email")),
-            phone=_opt(r.get("phone")), address_lines=lines, postal_code=_opt(r.get("postal_code")),
-            consents={c: bool(r.get(f"consent_{c}")) for c in ("email", "sms", "letter")},
-            do_not_contact=bool(r.get("do_not_contact")), dispute=bool(r.get("dispute")),
-            balance=r.get("balance") or Decimal("0.00"), days_past_due=int(r.get("days_past_due") or 0),
-            invoices=tuple(sorted(invoices.get(cid, ()), key=lambda i: (i.due_date or date.min, i.number))),
-        )
-    return out
+        invoices.setdefault(r["customer_id"], []).append(invoice_from_row(r))
+    return {r["customer_id"]: customer_from_row(r, invoices.get(r["customer_id"], ())) for r in cust}
 
 
 class ContextBuilder:

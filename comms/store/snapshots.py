@@ -12,7 +12,6 @@ import hashlib
 import shutil
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 

@@ -16,15 +16,14 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from datetime import date
-from decimal import Decimal
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..errors import StoreError
-from ..models import Customer, Invoice
+from ..models import Customer
+from ..render.context import customer_from_row, invoice_from_row
 from ..store import Store
 from ..store.snapshots import Snapshot, get_segment_run, get_snapshot
 
@@ -34,10 +33,6 @@ CUSTOMER_COLUMNS = ["customer_id", "name", "given_name", "email", "phone", "addr
                     "days_past_due"]
 INVOICE_COLUMNS = ["customer_id", "invoice_number", "issue_date", "due_date", "amount", "open_amount"]
 RUN_RECHECK_SECONDS = 5.0
-
-
-def _opt(value):
-    return None if value is None or (isinstance(value, float) and value != value) else value
 
 
 class SnapshotIndex:
@@ -78,28 +73,10 @@ class SnapshotIndex:
         if i is None:
             return None
         r = {name: column[i].as_py() for name, column in self._columns}
-        invoices: list[Invoice] = []
         span = self._runs.get(customer_id)
-        if span is not None and self._invoices is not None:
-            for v in self._invoices.slice(span[0], span[1] - span[0]).to_pylist():
-                amount = v.get("amount") or Decimal(0)
-                open_amount = v.get("open_amount")
-                invoices.append(Invoice(number=v.get("invoice_number") or "", issue_date=v.get("issue_date"),
-                                        due_date=v.get("due_date"), amount=amount,
-                                        open_amount=amount if open_amount is None else open_amount))
-        lines = tuple(x for x in (r.get("address_line1"), r.get("address_line2"),
-                                  " ".join(p for p in (r.get("postal_code"), r.get("city")) if p),
-                                  r.get("region")) if x)
-        return Customer(
-            customer_id=customer_id, name=r["name"], country=r["country"], locale=r["locale"],
-            timezone=r["timezone"], currency=r["currency"], given_name=_opt(r.get("given_name")),
-            email=_opt(r.get("email")), phone=_opt(r.get("phone")), address_lines=lines,
-            postal_code=_opt(r.get("postal_code")),
-            consents={c: bool(r.get(f"consent_{c}")) for c in ("email", "sms", "letter")},
-            do_not_contact=bool(r.get("do_not_contact")), dispute=bool(r.get("dispute")),
-            balance=r.get("balance") or Decimal("0.00"), days_past_due=int(r.get("days_past_due") or 0),
-            invoices=tuple(sorted(invoices, key=lambda i: (i.due_date or date.min, i.number))),
-        )
+        invoices = [] if span is None or self._invoices is None else [
+            invoice_from_row(v) for v in self._invoices.slice(span[0], span[1] - span[0]).to_pylist()]
+        return customer_from_row({**r, "customer_id": customer_id}, invoices)
 
 
 class Portfolio:

@@ -39,7 +39,7 @@ from ..payments.offers import InstalmentPlan, OfferSet, Settlement, offers_for
 from ..payments.providers import provider_from_settings
 from ..payments.status import CustomerState, customer_state
 from ..payments.revocations import token_digest
-from ..render.context import ContextBuilder, Creditor, Messages
+from ..render.context import ContextBuilder, Creditor
 from ..segment.config import load_segments
 from ..store import Store
 from ..store.db import _sqlite_pragmas
@@ -48,7 +48,7 @@ from ..store.schema import (arrangements as arrs, contact_opt_outs as outs, cust
 from .cache import PageCache
 from .portfolio import Portfolio
 from .security import Csrf, RateLimiter, derive_key, token_tag
-from .view import PageTemplates, cached_strings
+from .view import PageTemplates
 
 log = logging.getLogger("comms.web")
 VIDEO_FILES = {"video.mp4": "video/mp4", "captions.vtt": "text/vtt; charset=utf-8", "poster.jpg": "image/jpeg",
@@ -71,13 +71,6 @@ _PROBE = select(
     or_(exists().where(pays.c.customer_id == _CID),
         exists().where(arrs.c.customer_id == _CID, arrs.c.status == "open"),
         exists().where(outs.c.customer_id == _CID, outs.c.withdrawn_at.is_(None))).label("answered"))
-
-
-class PageContextBuilder(ContextBuilder):
-    """The shared ContextBuilder, with the treatment's words looked up once a second instead of per page."""
-
-    def _messages(self, treatment, locale, context):
-        return Messages(cached_strings(self.settings.templates_dir, treatment, locale), context, self._compiled)
 
 
 def open_web_store(settings: Settings) -> Store:
@@ -252,7 +245,7 @@ class Site:
         with self._lock:
             found = self._builders.get(key)
             if found is None:
-                found = self._builders[key] = PageContextBuilder(self.settings, self.segments, self.signer,
+                found = self._builders[key] = ContextBuilder(self.settings, self.segments, self.signer,
                                                                  campaign, as_of=as_of)
                 while len(self._builders) > 64:
                     self._builders.popitem(last=False)

@@ -108,7 +108,7 @@ class PageTemplates:
     def neutral_context(self, locale: str, creditor: dict[str, Any]) -> dict[str, Any]:
         context: dict[str, Any] = {"creditor": creditor, "lang": fmt.language(locale),
                                    "dir": fmt.text_direction(locale)}
-        context["t"] = Messages(cached_strings(self.templates_dir, NO_TREATMENT, locale), context,
+        context["t"] = Messages(strings_for(self.templates_dir, NO_TREATMENT, locale), context,
                                 self._messages_compiled)
         context["static"] = self.static_urls()
         return context
@@ -139,18 +139,6 @@ class PageTemplates:
         return out
 
 
-_WORDS: dict[tuple, tuple[float, dict]] = {}
-
-
-def cached_strings(templates_dir: Path, treatment: str, locale: str) -> dict[str, object]:
-    """:func:`comms.render.strings.strings_for`, looked up again at most once a second per treatment and
-    locale (it checks a few dozen files each time: too slow per request)."""
-    key = (templates_dir, treatment, locale)
-    now = time.monotonic()
-    found = _WORDS.get(key)
-    if found is None or now - found[0] > 1.0:
-        found = _WORDS[key] = (now, strings_for(templates_dir, treatment, locale))
-    return found[1]
 
 
 @lru_cache(maxsize=4096)
@@ -164,4 +152,4 @@ def months_label(months: int, locale: str) -> str:
     return text
 
 
-__all__ = ["PageTemplates", "cached_strings", "months_label"]
+__all__ = ["PageTemplates", "months_label"]
