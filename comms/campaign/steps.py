@@ -81,10 +81,12 @@ class EmailStep(Step):
     def __init__(self, settings: Settings, store: Store, campaign) -> None:
         super().__init__(settings, store, campaign)
         from ..deliver import backend_from_settings
+        from ..deliver.ratelimit import bucket_for
         from ..render.email import EmailRenderer
 
         self.renderer = EmailRenderer(settings, self.segments)
         self.backend = backend_from_settings(settings)
+        self.backend.throttle = bucket_for(settings, store, self.backend.name)  # holds across all workers
 
     def process(self, items: list[Item]) -> list[Outcome]:
         from ..policy import email_window, next_allowed

@@ -14,6 +14,8 @@ Settings (argument > environment COMMS_* > config file > default; see comms.conf
     email_max_attempts   tries per message for temporary refusals            (3)
     email_backoff        first backoff in seconds, doubled per try           (0.5)
     email_max_wait       longest wait honoured in place (429), else deferred (60)
+    email_rate           requests per second across all workers, a shared token bucket (none)
+    email_burst          requests the bucket lets through at once (one second's worth)
     outbox_dir           where the outbox writes                             (<home>/outbox)
     smtp_host, smtp_port, smtp_security (starttls|ssl|none), smtp_username, smtp_password,
     smtp_timeout (30), smtp_ca_file, smtp_max_per_connection (100)

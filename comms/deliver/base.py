@@ -166,6 +166,7 @@ class Backend:
         self.backoff = float(backoff)
         self.max_wait = float(max_wait)
         self.sleep = sleep
+        self.throttle = None  # a shared rate limit (comms.deliver.ratelimit.TokenBucket): one token per request
 
     # -- the hooks ---------------------------------------------------------------------------------------
 
@@ -203,10 +204,14 @@ class Backend:
         attempt = 0
         while True:
             attempt += 1
+            if self.throttle is not None:
+                self.throttle.take()
             try:
                 result = self.parse_status(email, self.post(payload, email))
             except (OSError, TimeoutError) as exc:
                 result = self.transport_error(email, exc)
+            if self.throttle is not None and result.retry_after:  # the provider's limit: everyone waits
+                self.throttle.hold(result.retry_after)
             if result.status is DeliveryStatus.DEFERRED and attempt < self.max_attempts:
                 wait = result.retry_after if result.retry_after is not None \
                     else self.backoff * 2 ** (attempt - 1)

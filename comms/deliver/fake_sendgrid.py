@@ -137,7 +137,7 @@ class FakeSendGrid:
         self.keep = keep  # keep payloads (turn off for long benchmarks)
         self.accepted: list[dict] = []
         self.dropped: list[dict] = []
-        self.requests: list[dict] = []  # {"status", "headers", "payload"} of every request
+        self.requests: list[dict] = []  # {"status", "headers", "payload", "at"} of every request
         self.connections = 0
         self.count = 0
         self._plan: deque = deque()
@@ -216,6 +216,7 @@ class FakeSendGrid:
         return Handler
 
     def _respond(self, path: str, headers: dict, raw: bytes):
+        arrived = time.time()
         try:
             payload = json.loads(raw)
         except ValueError:
@@ -249,7 +250,7 @@ class FakeSendGrid:
         status, out_headers, body = result
         with self._lock:
             if self.keep:
-                self.requests.append({"status": status, "headers": headers, "payload": payload})
+                self.requests.append({"status": status, "headers": headers, "payload": payload, "at": arrived})
                 if status == 202 and payload is not None:
                     (self.dropped if _dropped(payload) else self.accepted).append(payload)
         return status, out_headers, body, payload

@@ -7,7 +7,7 @@ to a working state with a lease; a sweeper puts jobs whose lease ran out back wh
 
 from __future__ import annotations
 
-from sqlalchemy import (JSON, Column, DateTime, ForeignKey, Index, Integer, String, Table, Text,
+from sqlalchemy import (JSON, Column, DateTime, Float, ForeignKey, Index, Integer, String, Table, Text,
                         UniqueConstraint)
 
 from .schema import metadata
@@ -51,4 +51,11 @@ jobs = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("campaign_id", "customer_id", "channel", name="uq_jobs_campaign_customer_channel"),
     Index("ix_jobs_campaign_state", "campaign_id", "channel", "state"),
+)
+
+rate_buckets = Table(
+    "rate_buckets", metadata,  # shared delivery rate limits (comms.deliver.ratelimit): one token bucket each
+    Column("name", String(100), primary_key=True),
+    Column("tokens", Float, nullable=False),  # level at `updated`; negative while a provider's hold lasts
+    Column("updated", Float, nullable=False),  # the database's clock, seconds since the epoch
 )
