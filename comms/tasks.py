@@ -5,6 +5,11 @@ function the embedded pool runs: it re-reads its jobs, claims only those still t
 before the task is acknowledged (``acks_late``), so a retried, duplicated or redelivered task never sends
 twice, and a lost one is found again by the sweeper (expired lease) and re-enqueued.
 
+``comms.tick`` is the scheduler (:mod:`comms.campaign.schedule`), called by Celery beat every
+``COMMS_TICK_SECONDS``: it queues jobs that fell due (start time, quiet hours, retries) and sweeps after lost
+workers, so a campaign goes on when the terminal that launched it is closed. Run ``celery -A worker beat``
+once per deployment (or ``-B`` on one worker).
+
 Queues: ``video`` for video renders (heavy: prefetch 1, recycled worker processes), ``comms`` for the rest.
 Redis' visibility timeout is set above the longest task and every countdown, in all the places Celery reads it.
 """
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 from celery import Celery, shared_task
 
+from .campaign.schedule import tick_seconds
 from .config import Settings
 from .errors import ConfigError
 
@@ -43,6 +49,9 @@ def celery_config(settings: Settings) -> dict:
         "task_time_limit": LONGEST_TASK,
         "broker_connection_retry_on_startup": True,
         "worker_hijack_root_logger": False,
+        "beat_schedule": {"comms-tick": {"task": "comms.tick", "schedule": tick_seconds(settings),
+                                         "options": {"queue": DEFAULT_QUEUE, "expires": tick_seconds(settings)}}},
+        "beat_schedule_filename": str(settings.home / "celerybeat-schedule"),
     }
 
 
@@ -63,6 +72,13 @@ def run_chunk(campaign_id: int, channel: str, job_ids: list[int]) -> dict:
 
     result = process_chunk(_settings(), campaign_id, channel, job_ids, _store())
     return {"claimed": result.claimed, **result.counts}
+
+
+@shared_task(name="comms.tick", bind=True, ignore_result=True)
+def tick(self) -> dict:
+    from .campaign.schedule import tick as run_tick
+
+    return {r.campaign: r.state for r in run_tick(_store(), _settings(), self.app)}
 
 
 _cache: dict = {}

@@ -12,11 +12,13 @@ from pathlib import Path
 
 import pytest
 import redis
+from sqlalchemy import func, select
 
 from comms.campaign.plan import plan_campaign
-from comms.campaign.run import counts, run_distributed
+from comms.campaign.run import counts, get_campaign, run_distributed
 from comms.config import Settings
 from comms.store import Store
+from comms.store.ledger import jobs
 from conftest import ROOT
 
 REDIS = os.environ.get("COMMS_TEST_REDIS_URL", "redis://127.0.0.1:6379")
@@ -50,12 +52,13 @@ def dist(request, pg_url, broker_url, home, monkeypatch, tmp_path):
     segment_snapshot(store, settings)
     procs: list[subprocess.Popen] = []
 
-    def start_worker(name: str, queues: str = "comms,video") -> subprocess.Popen:
+    def start_worker(name: str, queues: str = "comms,video", *extra: str) -> subprocess.Popen:
         env = {k: v for k, v in os.environ.items()} | {"COMMS_HOME": str(home), "COMMS_BROKER_URL": broker_url,
                                                       "COMMS_DATABASE_URL": pg_url}
         celery = str(Path(sys.executable).with_name("celery"))
         proc = subprocess.Popen([celery, "-A", "worker", "worker", "-Q", queues, "-c", "1", "-n", f"{name}@%h",
-                                 "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING"],
+                                 "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING",
+                                 *extra],
                                 cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                 start_new_session=True)
         procs.append(proc)
@@ -133,6 +136,35 @@ def test_the_delivery_rate_limit_holds_across_two_workers(dist, monkeypatch):
         assert max(Counter(p["custom_args"]["comms_message_id"] for p in fake.accepted).values()) == 1
         assert most_in_any_window(arrivals, rate, burst) <= 2
         assert max(arrivals) - min(arrivals) >= (len(arrivals) - burst) / rate - GRANT_TTL
+
+
+def test_celery_beat_runs_a_campaign_nobody_watches_when_its_start_time_comes(dist, monkeypatch):
+    """Launched for later and left alone: the scheduler task (beat inside a worker) queues the jobs when
+    they fall due, the workers do them, the print batch is assembled and the campaign completes."""
+    import csv
+    from datetime import datetime, timedelta, timezone
+
+    store, settings, start_worker = dist
+    monkeypatch.setenv("COMMS_TICK_SECONDS", "1")
+    settings = Settings.load(settings.home)
+    start = datetime.now(timezone.utc) + timedelta(seconds=4)
+    report = plan_campaign(store, settings, "unwatched", ["page", "letter"], limit=12, start_at=start)
+    start_worker("beat", "comms,video", "-B")
+    start_worker("plain")
+    deadline = time.monotonic() + 120
+    while get_campaign(store, "unwatched").state != "completed" and time.monotonic() < deadline:
+        time.sleep(0.3)
+    camp = get_campaign(store, "unwatched")
+    assert camp.state == "completed", counts(store, camp.id)
+    c = counts(store, camp.id)
+    letters = sum(n for key, n in report.planned.items() if key[1] == "letter")
+    assert c[("letter", "sent")] == letters > 0 and c[("page", "sent")] > 0
+    with store.begin() as conn:
+        first = conn.execute(select(func.min(jobs.c.updated_at)).where(
+            jobs.c.campaign_id == camp.id, jobs.c.state == "sent")).scalar_one()
+    assert first.replace(tzinfo=first.tzinfo or timezone.utc) >= start  # nothing went out early
+    with (settings.artifacts_dir / "unwatched" / "print" / "manifest.csv").open(newline="") as fh:
+        assert len(list(csv.DictReader(fh))) == letters
 
 
 def test_jobs_queued_before_any_worker_runs_are_done_when_one_starts(dist):
@@ -223,10 +255,7 @@ def test_kill_9_of_workers_mid_campaign_sends_every_email_and_prints_every_lette
     import threading
     from collections import Counter
 
-    from sqlalchemy import func, select
-
     from comms.deliver.fake_smtp import RecordingSMTP
-    from comms.store.ledger import jobs
 
     store, settings, start_worker = dist
 

@@ -3,12 +3,17 @@
 Each letter was written once, as its own PDF/A file (the micro-site's download and the archive record,
 its SHA-256 in the ledger). The print batch is assembled from those files, sorted by paper, country and
 postal code, so what the print house prints is byte for byte what was archived; a letter appears in it
-exactly once, however often a chunk ran.
+exactly once, however often a chunk ran. It is built in a private folder and moved into place file by file
+(the manifest last), so two processes assembling it at once (a runner and the scheduler) never leave a
+half-written batch.
 """
 
 from __future__ import annotations
 
 import io
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 from pypdf import PdfReader
@@ -42,12 +47,24 @@ def assemble_print_batch(settings: Settings, store: Store, campaign, duplex: boo
     contexts = print_order([{"customer": {
         "id": c.customer_id, "name": c.name, "country": c.country, "postal_code": c.postal_code or "",
         "address_lines": list(c.address_lines)}} for c in (customers[r.customer_id] for r in rows)])
-    out = Path(settings.artifacts_dir) / campaign.name / "print"
-    with PrintBatch(out, duplex=duplex) as batch:
-        for ctx in contexts:
-            row = by_id[str(ctx["customer"]["id"])]
-            pdf = Path(row.artifact).read_bytes()
-            letter = Letter(pdf=pdf, pages=len(PdfReader(io.BytesIO(pdf)).pages), sha256=row.sha256,
-                            paper=paper_for(ctx["customer"].get("country")), customer_id=row.customer_id)
-            batch.add(letter, ctx)
-    return batch.pdf_path, batch.manifest_path
+    out = print_folder(settings, campaign)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".print-", dir=out.parent))
+    try:
+        with PrintBatch(work, duplex=duplex) as batch:
+            for ctx in contexts:
+                row = by_id[str(ctx["customer"]["id"])]
+                pdf = Path(row.artifact).read_bytes()
+                letter = Letter(pdf=pdf, pages=len(PdfReader(io.BytesIO(pdf)).pages), sha256=row.sha256,
+                                paper=paper_for(ctx["customer"].get("country")), customer_id=row.customer_id)
+                batch.add(letter, ctx)
+        out.mkdir(exist_ok=True)
+        for made in (batch.pdf_path, batch.manifest_path):
+            os.replace(made, out / made.name)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return out / batch.pdf_path.name, out / batch.manifest_path.name
+
+
+def print_folder(settings: Settings, campaign) -> Path:
+    return Path(settings.artifacts_dir) / campaign.name / "print"

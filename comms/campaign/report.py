@@ -41,7 +41,8 @@ def status_rows(store: Store, name: str):
             jobs.c.not_before > datetime.now(timezone.utc))).one()
     if nxt is not None:
         notes.append(f"{waiting:,} jobs wait (quiet hours in the customer's time zone or --start-at); the next is "
-                     f"due at {nxt:%Y-%m-%d %H:%M} UTC: run `comms campaign resume {name}` then")
+                     f"due at {nxt:%Y-%m-%d %H:%M} UTC: the scheduler sends them then (`comms campaign scheduler`, "
+                     f"or Celery beat), or run `comms campaign resume {name}`")
     return camp, rows, columns, notes
 
 

@@ -72,7 +72,8 @@ def launch(ctx, name: str, channels: str, segments: str | None, limit: int | Non
     """Plan a campaign on the newest snapshot and its newest segmentation, then run it.
 
     Contact rules apply at planning and again right before each send; e-mails outside 08:00-21:00 in the
-    customer's time zone wait for their morning (`comms campaign resume NAME` sends what has become due).
+    customer's time zone wait for their morning: the scheduler (`comms campaign scheduler`, or Celery beat)
+    sends them when they fall due, and so does `comms campaign resume NAME`.
 
     Example: comms campaign launch spring-reminder --channels email,page,letter --segments early,firm
     """
@@ -141,6 +142,41 @@ def cancel(ctx, name: str) -> None:
 
     set_state(ctx.store, name, "cancelled", "cancelled by an operator")
     _print_status(ctx, name)
+
+
+@campaign.command("scheduler")
+@click.option("--once", is_flag=True, help="One pass over the running campaigns, then exit (for cron).")
+@click.option("--every", type=click.FloatRange(1), help="Seconds between passes (default COMMS_TICK_SECONDS: 30).")
+@pass_context
+def scheduler(ctx, once: bool, every: float | None) -> None:
+    """Send waiting jobs when they fall due (--start-at, quiet hours, retries) and clean up after lost workers,
+    for every running campaign. With COMMS_BROKER_URL set it queues them for the workers (Celery beat does
+    the same: `celery -A worker beat`); otherwise it runs them here. Stop it with Ctrl-C.
+
+    Example: comms campaign scheduler --every 60
+    """
+    import time
+
+    from ..campaign.schedule import tick, tick_seconds
+
+    app = None
+    if ctx.settings.get("broker_url", default=None):
+        from ..tasks import make_app
+        app = make_app(ctx.settings)
+    pause = every or tick_seconds(ctx.settings)
+    try:
+        while True:
+            for r in tick(ctx.store, ctx.settings, app):
+                did = [f"{r.queued:,} jobs queued" if r.queued else "", f"{r.ran:,} jobs run" if r.ran else "",
+                       "print batch assembled" if r.print_batch else "",
+                       "completed" if r.state == "completed" else ""]
+                if any(did):
+                    console.print(Text(f"{time.strftime('%H:%M:%S')} {r.campaign}: {', '.join(d for d in did if d)}"))
+            if once:
+                return
+            time.sleep(pause)
+    except KeyboardInterrupt:
+        console.print(Text("scheduler stopped"))
 
 
 @campaign.command("list")
