@@ -17,6 +17,7 @@ Reading: :func:`load_events` gives a DataFrame for reports; :func:`event_counts`
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -29,6 +30,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from .errors import InputError
 from .store import Store
 from .store.schema import events as t
+
+log = logging.getLogger("comms.events")
 
 PAGE_KINDS = ("page_viewed", "video_played", "pay_clicked", "checkout_started", "paid", "plan_chosen",
               "promise_made", "dispute_opened", "opted_out", "letter_downloaded")
@@ -130,12 +133,19 @@ def record_events(store: Store, rows: Iterable[dict[str, Any]]) -> int:
 
 
 class EventBuffer:
-    """Collects events and writes them in batches (page views, video progress): at most ``max_rows`` wait,
-    and whoever runs the app calls :meth:`flush` on a timer and at shutdown. Thread-safe."""
+    """Collects events and writes them in batches (page views, video progress): whoever runs the app calls
+    :meth:`flush` on a timer and at shutdown, and :meth:`add` writes inline once ``max_rows`` wait. Thread-safe.
+
+    A failed write keeps its rows for the next flush (events are deduplicated, so a retry records nothing
+    twice). While the database stays away, at most ``KEEP_BATCHES * max_rows`` rows wait in memory; beyond
+    that the oldest are dropped and the count is logged as an error, never silently."""
+
+    KEEP_BATCHES = 5
 
     def __init__(self, store: Store, max_rows: int = 500):
         self.store = store
         self.max_rows = max_rows
+        self.dropped = 0
         self._rows: list[dict[str, Any]] = []
         self._lock = threading.Lock()
 
@@ -145,7 +155,10 @@ class EventBuffer:
             self._rows.append(row)
             full = len(self._rows) >= self.max_rows
         if full:
-            self.flush()
+            try:
+                self.flush()
+            except Exception as exc:  # the page is served anyway; the rows wait for the next flush
+                log.error("writing %d events failed, kept for the next try: %s", len(self), exc)
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -153,7 +166,20 @@ class EventBuffer:
     def flush(self) -> int:
         with self._lock:
             rows, self._rows = self._rows, []
-        return record_events(self.store, rows) if rows else 0
+        if not rows:
+            return 0
+        try:
+            return record_events(self.store, rows)
+        except Exception:
+            with self._lock:
+                self._rows[:0] = rows
+                over = len(self._rows) - self.KEEP_BATCHES * self.max_rows
+                if over > 0:
+                    del self._rows[:over]
+                    self.dropped += over
+                    log.error("the event backlog is full: dropped the %d oldest events (%d in all)", over,
+                              self.dropped)
+            raise
 
 
 def load_events(store: Store, *, campaign: str | None = None, kinds: Iterable[str] | None = None,

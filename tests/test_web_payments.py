@@ -156,6 +156,10 @@ def test_the_pages_revocation_check_agrees_with_the_links_module(store):
         claims = site.signer.verify(token)
         assert (site._claims_and_state(token) is None) == is_revoked(store, site.signer, claims, token)
     assert site._claims_and_state(kept) is not None and site._claims_and_state(old) is None
+    _, short = site._claims_and_state(kept)  # C-IT has done nothing: the probe alone gives their state
+    with store.begin() as conn:
+        full = customer_state(conn, "C-IT")
+    assert (short.snapshot_id, short.snapshot_created_at) == (full.snapshot_id, full.snapshot_created_at)
 
 
 def test_the_redirect_provider_accepts_only_fresh_signed_callbacks():

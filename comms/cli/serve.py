@@ -51,7 +51,7 @@ def serve_cmd(ctx, host: str, port: int, workers: int, forwarded_allow_ips: str,
     common = dict(host=host, port=port, access_log=False, proxy_headers=True,
                   forwarded_allow_ips=forwarded_allow_ips, log_level=log_level, server_header=False)
     if workers == 1:
-        uvicorn.run(create_app(settings), **common)
+        uvicorn.run(create_app(settings, serving=True), **common)
     else:
         os.environ["COMMS_HOME"] = str(settings.home)
         uvicorn.run("comms.web.factory:app", factory=True, workers=workers, **common)

@@ -6,4 +6,4 @@ from __future__ import annotations
 def app():
     from ..config import Settings
     from .app import create_app
-    return create_app(Settings.load())
+    return create_app(Settings.load(), serving=True)

@@ -118,15 +118,13 @@ def add_page(ctx: dict[str, Any], visit: Visit, *, csrf: str, artifact, test_mod
     return ctx
 
 
-
-
 def render_page(site: Site, visit: Visit, name: str, *, csrf: str, done: str | None = None,
                 error: str | None = None, via: str | None = None, variant: str | None = None,
                 extra: dict | None = None) -> str:
-    """A page of the visit as HTML; the plain personal page comes from the page cache when it can."""
-    cacheable = name == "page.html" and not done and not error and not extra
+    """A page of the visit as HTML; the plain personal page comes from the page cache when it can, and is
+    kept there from its second view on (a first view costs what it would without the cache)."""
     key = None
-    if cacheable:
+    if name == "page.html" and not done and not error and not extra:
         files = tuple(site.artifact(visit, f) is not None for f in ("video.mp4", "captions.vtt", "poster.jpg",
                                                                       "letter.pdf"))
         key = (visit.token, visit.today, visit.state.snapshot_id, visit.segment, visit.state.fingerprint,
@@ -134,7 +132,9 @@ def render_page(site: Site, visit: Visit, name: str, *, csrf: str, done: str | N
         cached = site.page_cache.get(key)
         if cached is not None:
             return cached.replace(site.page_cache.placeholder, csrf)
-    ctx = page_context(site, visit, csrf=site.page_cache.placeholder if cacheable else csrf, done=done,
+        if not site.page_cache.admit(key):
+            key = None
+    ctx = page_context(site, visit, csrf=site.page_cache.placeholder if key is not None else csrf, done=done,
                        error=error, via=via, variant=variant)
     ctx.update(extra or {})
     html = site.templates.render(visit.treatment, name, ctx)

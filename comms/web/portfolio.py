@@ -4,8 +4,10 @@ Reading Parquet per request would cost milliseconds; instead each snapshot's cus
 read once (lazily, or at start-up), invoices sorted by customer, and a dict maps a customer id to its row and
 its run of invoices. A request then slices one row (microseconds) and turns it into a
 :class:`comms.models.Customer` exactly as :func:`comms.render.context.customers_from_snapshot` does (a test
-checks that both agree). The segment comes from the newest segment run of that snapshot (checked again
-every few seconds, so a new ``comms segment`` is picked up without a restart).
+checks that both agree). Customers asked for a second time are kept, up to a bound, for their next views (a
+first view keeps nothing: most customers open their link once). The segment comes from the newest segment
+run of that snapshot (checked again every few seconds, so a new ``comms segment`` is picked up without a
+restart).
 
 Which snapshot holds a customer comes from the ``customers`` table (the newest import that had them), read
 with the customer's state in the same request; the index itself never decides that.
@@ -26,6 +28,7 @@ from ..models import Customer
 from ..render.context import customer_from_row, invoice_from_row
 from ..store import Store
 from ..store.snapshots import Snapshot, get_segment_run, get_snapshot
+from .cache import SeenBefore
 
 CUSTOMER_COLUMNS = ["customer_id", "name", "given_name", "email", "phone", "address_line1", "address_line2",
                     "postal_code", "city", "region", "country", "locale", "timezone", "currency",
@@ -89,6 +92,7 @@ class Portfolio:
         self._segments: dict[int, tuple[float, int | None, dict[str, str]]] = {}
         self._customers: OrderedDict[tuple[int, str], Customer] = OrderedDict()
         self._cache_customers = cache_customers
+        self._seen = SeenBefore()
         self._lock = threading.RLock()
 
     def index(self, snapshot_id: int) -> SnapshotIndex:
@@ -122,6 +126,8 @@ class Portfolio:
         found = self.index(snapshot_id).customer(customer_id)
         if found is not None:
             with self._lock:
+                if not self._seen(key):
+                    return found
                 self._customers[key] = found
                 if len(self._customers) > self._cache_customers:
                     self._customers.popitem(last=False)

@@ -26,7 +26,7 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import bindparam, create_engine, event, exists, or_, select
+from sqlalchemy import create_engine, event
 from sqlalchemy.pool import QueuePool
 
 from ..config import Settings
@@ -43,10 +43,9 @@ from ..render.context import ContextBuilder, Creditor
 from ..segment.config import load_segments
 from ..store import Store
 from ..store.db import _sqlite_pragmas
-from ..store.schema import (arrangements as arrs, contact_opt_outs as outs, customers as cust,
-                            link_revocations as rv, payments as pays, snapshots as snaps)
 from .cache import PageCache
 from .portfolio import Portfolio
+from .probe import LinkProbe
 from .security import Csrf, RateLimiter, derive_key, token_tag
 from .view import PageTemplates
 
@@ -54,23 +53,16 @@ log = logging.getLogger("comms.web")
 VIDEO_FILES = {"video.mp4": "video/mp4", "captions.vtt": "text/vtt; charset=utf-8", "poster.jpg": "image/jpeg",
                "preview.webp": "image/webp"}
 ARTIFACT_RECHECK = 5.0
+# Events (page views) wait in memory for the writer task (comms.web.app, a few times a second), never written
+# on a page's own time; only when this many wait (the database has fallen far behind) does a page write them
+# itself: slower pages, nothing dropped.
+EVENT_BACKLOG = 20_000
 _SAFE_PART = re.compile(r"^[A-Za-z0-9._@+-]{1,64}$")
 
 
-# One statement per page view, built once: is the link revoked (comms.payments.revocations.is_revoked; a test
-# checks both always agree), which import holds the customer, and has the customer done anything at all
-# (most have not: then the four queries of their full state are skipped).
-_CID = bindparam("cid")
-_PROBE = select(
-    or_(exists().where(rv.c.token_digest == bindparam("digest")),
-        exists().where(rv.c.customer_ref.in_(bindparam("refs", expanding=True)),
-                       rv.c.created_at >= bindparam("issued", type_=rv.c.created_at.type))).label("revoked"),
-    select(cust.c.snapshot_id).where(cust.c.customer_id == _CID).scalar_subquery().label("snapshot_id"),
-    select(snaps.c.created_at).join(cust, cust.c.snapshot_id == snaps.c.id)
-    .where(cust.c.customer_id == _CID).scalar_subquery().label("snapshot_created_at"),
-    or_(exists().where(pays.c.customer_id == _CID),
-        exists().where(arrs.c.customer_id == _CID, arrs.c.status == "open"),
-        exists().where(outs.c.customer_id == _CID, outs.c.withdrawn_at.is_(None))).label("answered"))
+def _safe_part(name: str) -> bool:
+    """A campaign or customer id that can only ever name one folder or file inside the artifacts folder."""
+    return bool(_SAFE_PART.match(name)) and ".." not in name
 
 
 def open_web_store(settings: Settings) -> Store:
@@ -175,12 +167,14 @@ class Site:
         self.https = settings.base_url.startswith("https://")
         self.csrf = Csrf(derive_key(self.signer.keys.signing.secret, b"csrf v1"), secure=self.https)
         self.limiter = RateLimiter.from_settings(settings)
-        self.events = EventBuffer(self.store)
+        self.events = EventBuffer(self.store, max_rows=EVENT_BACKLOG)
         self.creditor = Creditor.from_settings(settings)
         self.artifacts_dir = Path(settings.artifacts_dir).resolve()
         self.page_cache = PageCache(max_bytes=settings.get("web_page_cache_mb", default=64, cast=int) * 2**20)
         self._builders: OrderedDict[tuple[str, date], ContextBuilder] = OrderedDict()
         self._artifacts: dict[tuple[str, str], tuple[float, dict[str, Path]]] = {}
+        self._campaign_folders: dict[str, tuple[float, bool, bool]] = {}
+        self._probes: dict[int, LinkProbe] = {}
         self._lock = threading.Lock()
 
     # -- the visit ----------------------------------------------------------------------------------------
@@ -194,22 +188,32 @@ class Site:
             return None
 
     def _claims_and_state(self, token: str) -> tuple[LinkClaims, CustomerState] | None:
-        """:meth:`claims` and the customer's state in one transaction (the page's hot path)."""
+        """:meth:`claims` and the customer's state (the page's hot path: one statement for most customers,
+        see :mod:`comms.web.probe`)."""
         try:
             claims = self.signer.verify(token)
         except LinkError as exc:
             log.info("link %s refused: %s", token_tag(token), exc.reason)
             return None
         cid = claims.customer_id
-        with self.store.begin() as conn:
-            probe = conn.execute(_PROBE, {"digest": token_digest(token), "issued": claims.issued_at, "cid": cid,
-                                          "refs": self.signer.customer_refs(cid)}).one()
-            if probe.revoked:
-                log.info("link %s refused: revoked", token_tag(token))
-                return None
-            if probe.answered:
+        refs = self.signer.customer_refs(cid)
+        probe = self._probe(len(refs)).run(token_digest(token), refs, claims.issued_at, cid)
+        if probe.revoked:
+            log.info("link %s refused: revoked", token_tag(token))
+            return None
+        if probe.answered:
+            with self.store.begin() as conn:
                 return claims, customer_state(conn, cid)
-        return claims, CustomerState(cid, probe.snapshot_id, probe.snapshot_created_at)
+        if probe.snapshot_id is None:
+            return claims, CustomerState(cid)
+        imported = self.portfolio.index(probe.snapshot_id).snapshot.created_at
+        return claims, CustomerState(cid, probe.snapshot_id, imported)
+
+    def _probe(self, keys: int) -> LinkProbe:
+        found = self._probes.get(keys)
+        if found is None:
+            found = self._probes[keys] = LinkProbe(self.store.engine, keys)
+        return found
 
     def visit(self, token: str, today: date | None = None) -> Visit | None:
         found = self._claims_and_state(token)
@@ -257,26 +261,48 @@ class Site:
         """A video file or the letter of this visit's campaign and customer, if rendered; never other paths.
 
         What exists is looked up for all five files at once and remembered for a few seconds (a page asks
-        several times; a video that finishes rendering shows up within ``ARTIFACT_RECHECK`` seconds)."""
-        key = (visit.campaign, visit.customer_id)
+        several times; a video that finishes rendering shows up within ``ARTIFACT_RECHECK`` seconds). A
+        campaign with no video or letters folder at all costs no lookup per customer."""
         now = time.monotonic()
+        video, letters = self._folders(visit.campaign, now)
+        if not (video or letters):
+            return None
+        key = (visit.campaign, visit.customer_id)
         found = self._artifacts.get(key)
         if found is None or now - found[0] > ARTIFACT_RECHECK:
-            found = self._artifacts[key] = (now, self._find_artifacts(*key))
+            found = self._artifacts[key] = (now, self._find_artifacts(*key, video, letters))
             if len(self._artifacts) > 50_000:
                 self._artifacts.clear()
         return found[1].get(name)
 
-    def _find_artifacts(self, campaign: str, cid: str) -> dict[str, Path]:
-        if not (_SAFE_PART.match(campaign) and _SAFE_PART.match(cid)) or ".." in campaign or ".." in cid:
+    def _folders(self, campaign: str, now: float) -> tuple[bool, bool]:
+        """(has a video folder, has a letters folder) for a campaign, looked at every few seconds."""
+        found = self._campaign_folders.get(campaign)
+        if found is None or now - found[0] > ARTIFACT_RECHECK:
+            folder = os.path.join(self.artifacts_dir, campaign)
+            safe = _safe_part(campaign)
+            found = self._campaign_folders[campaign] = (
+                now, safe and os.path.isdir(os.path.join(folder, "video")),
+                safe and os.path.isdir(os.path.join(folder, "letters")))
+            if len(self._campaign_folders) > 1_000:
+                self._campaign_folders.clear()
+        return found[1], found[2]
+
+    def _find_artifacts(self, campaign: str, cid: str, video: bool, letters: bool) -> dict[str, Path]:
+        if not _safe_part(cid):
             return {}
-        candidates = {name: self.artifacts_dir / campaign / "video" / cid / name for name in VIDEO_FILES}
-        candidates["letter.pdf"] = self.artifacts_dir / campaign / "letters" / f"{cid}.pdf"
+        folder = os.path.join(self.artifacts_dir, campaign)
+        candidates = {}
+        customer_videos = os.path.join(folder, "video", cid)
+        if video and os.path.isdir(customer_videos):
+            candidates = {name: os.path.join(customer_videos, name) for name in VIDEO_FILES}
+        if letters:
+            candidates["letter.pdf"] = os.path.join(folder, "letters", f"{cid}.pdf")
         out = {}
         for name, path in candidates.items():
             if not os.path.isfile(path):
                 continue
-            resolved = path.resolve()  # a symbolic link must not lead out of the artifacts folder
+            resolved = Path(path).resolve()  # a symbolic link must not lead out of the artifacts folder
             if resolved.is_relative_to(self.artifacts_dir):
                 out[name] = resolved
         return out

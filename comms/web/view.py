@@ -8,6 +8,9 @@ are untrusted (marketing edits them): they run in Jinja's ImmutableSandboxedEnvi
 and autoescape, through :func:`comms.render.sandbox.render_limited` (time and size bounds). Templates are
 compiled once; the folder is looked at once a second, and any change compiles them again.
 
+The page environment (:class:`PageEnvironment`) keeps every rule of the sandbox and only shortens how
+``a.b`` reads the plain dicts and word tables a page context is made of (a page reads some 200 of them).
+
 Static assets (``page.css``, ``page.js`` in ``templates/_base/page/``) are served from memory with a content
 hash in their URL, so browsers may cache them for a year; no other file can be served from there.
 """
@@ -15,6 +18,7 @@ hash in their URL, so browsers may cache them for a year; no other file can be s
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
 from functools import lru_cache
@@ -52,20 +56,46 @@ class _PageLoader(BaseLoader):
         return self.base.get_source(environment, template)
 
 
+# what getattr() finds on these types before it looks at their items (a Messages object also has attributes
+# of its own, looked at per object)
+_DICT_NAMES = frozenset(dir(dict))
+_MESSAGES_NAMES = frozenset(dir(Messages))
+
+
+class PageEnvironment(ImmutableSandboxedEnvironment):
+    """The immutable sandbox; ``a.b`` on a plain dict or a word table returns the item at once when ``b`` names
+    no attribute of it, which is what the sandbox returns too, after raising and catching an AttributeError
+    (most of the cost of showing a value). Anything else, and any name the type has, goes the sandbox's way."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        kind = type(obj)
+        if kind is dict:
+            item = attribute not in _DICT_NAMES
+        else:
+            item = kind is Messages and attribute not in _MESSAGES_NAMES and attribute not in vars(obj)
+        if not item:
+            return super().getattr(obj, attribute)
+        try:
+            return obj[attribute]
+        except LookupError:
+            return self.undefined(obj=obj, name=attribute)
+
+
 class PageTemplates:
     """One sandboxed environment per treatment (search path: the treatment, then the shared page folder)."""
 
     def __init__(self, templates_dir: Path):
         self.templates_dir = Path(templates_dir)
         self.base = self.templates_dir.joinpath(*BASE_DIR)
-        self._envs: dict[str, ImmutableSandboxedEnvironment] = {}
+        self._envs: dict[str, PageEnvironment] = {}
         self._lock = threading.Lock()
         self._static: dict[str, tuple[float, bytes, str]] = {}
         self._messages_compiled: dict[str, Any] = {}
         self._version = (-1e9, 0.0)
         self._compiled_version = self.version()
+        self._static_urls: tuple[float, dict[str, str]] = (-1.0, {})
 
-    def environment(self, treatment: str) -> ImmutableSandboxedEnvironment:
+    def environment(self, treatment: str) -> PageEnvironment:
         env = self._envs.get(treatment)
         if env is None:
             with self._lock:
@@ -73,7 +103,7 @@ class PageTemplates:
                 if env is None:
                     own = self.templates_dir / treatment
                     own_dir = own if treatment and treatment != NO_TREATMENT and own.is_dir() else None
-                    env = ImmutableSandboxedEnvironment(
+                    env = PageEnvironment(
                         loader=_PageLoader(own_dir, self.base), autoescape=True, undefined=StrictUndefined,
                         trim_blocks=True, lstrip_blocks=True, auto_reload=False, cache_size=200)
                     env.filters.update(money=fmt.money, number=fmt.number, percent=fmt.percent, day=fmt.day)
@@ -94,13 +124,7 @@ class PageTemplates:
         page cache's key, so an edit by marketing shows on the next view."""
         now = time.monotonic()
         if now - self._version[0] > 1.0:
-            newest = 0.0
-            for path in self.templates_dir.rglob("*"):
-                try:
-                    newest = max(newest, path.stat().st_mtime)
-                except OSError:
-                    continue
-            self._version = (now, newest)
+            self._version = (now, newest_mtime(str(self.templates_dir)))
         return self._version[1]
 
     # -- words for pages that have no customer (the neutral page) ---------------------------------------
@@ -131,14 +155,36 @@ class PageTemplates:
         return cached[1], STATIC_FILES[name]
 
     def static_urls(self) -> dict[str, str]:
-        out = {}
-        for name in STATIC_FILES:
-            self.static(name)
-            version = self._static.get(name, (0, b"", "0"))[2]
-            out[name.split(".")[1]] = f"/static/{name}?v={version}"
-        return out
+        """{"css": url, "js": url}, the same dict until a template file changes (templates cannot alter it)."""
+        version = self.version()
+        if self._static_urls[0] != version:
+            out = {}
+            for name in STATIC_FILES:
+                self.static(name)
+                digest = self._static.get(name, (0, b"", "0"))[2]
+                out[name.split(".")[1]] = f"/static/{name}?v={digest}"
+            self._static_urls = (version, out)
+        return self._static_urls[1]
 
 
+def newest_mtime(folder: str) -> float:
+    """The newest modification time of a folder tree (files and folders; symbolic links to folders are not
+    followed): os.scandir, as Path.rglob with a stat per path costs ten times more on every check."""
+    newest = 0.0
+    pending = [folder]
+    while pending:
+        try:
+            with os.scandir(pending.pop()) as entries:
+                for entry in entries:
+                    try:
+                        newest = max(newest, entry.stat().st_mtime)
+                        if entry.is_dir(follow_symlinks=False):
+                            pending.append(entry.path)
+                    except OSError:
+                        continue
+        except OSError:
+            continue
+    return newest
 
 
 @lru_cache(maxsize=4096)
@@ -152,4 +198,4 @@ def months_label(months: int, locale: str) -> str:
     return text
 
 
-__all__ = ["PageTemplates", "months_label"]
+__all__ = ["PageEnvironment", "PageTemplates", "months_label", "newest_mtime"]
