@@ -94,33 +94,27 @@ def plan_campaign(store: Store, settings: Settings, name: str, channels: list[st
     begin = start_at or now
     rows: list[dict] = []
     for channel in channels:
-        takes = frame.segment.map(lambda s: channel in [c.value for c in by_name[s].channels]).to_numpy(bool)
-        part = frame[takes]
+        takes = frame.segment.map({n: channel in [c.value for c in s.channels] for n, s in by_name.items()})
+        part = frame[takes.to_numpy(bool)]
         if part.empty:
             continue
         addresses = ({cid: e for cid, e in zip(part.customer_id, part.email) if isinstance(e, str) and e}
                      if channel == "email" else None)
-        blockers = contact_blockers_many(store, part.customer_id.tolist(), channel, addresses)
-        window = email_window(settings)
-        zones = {tz: next_allowed(begin, tz, *window) for tz in part.timezone.unique()} if channel == "email" else {}
-        for rec in part.itertuples(index=False):
-            facts_ = CustomerFacts(bool(rec.do_not_contact), bool(rec.dispute), bool(rec.consent_email),
-                                   bool(rec.consent_letter), rec.email if isinstance(rec.email, str) else None,
-                                   isinstance(rec.address_line1, str) and bool(rec.address_line1))
-            reason = planning_reason(facts_, channel) or "; ".join(blockers.get(rec.customer_id, [])) or None
-            not_before = zones.get(rec.timezone) if channel == "email" else None
-            if start_at and not_before is None:
-                not_before = start_at
-            if reason:
-                report.suppressed[(rec.segment, channel, reason)] += 1
-            else:
-                report.planned[(rec.segment, channel)] += 1
-                if not_before and not_before > now:
-                    report.delayed[(rec.segment, channel)] += 1
-            rows.append({"customer_id": rec.customer_id, "channel": channel, "segment": rec.segment,
-                         "treatment": rec.treatment, "attempts": 0, "not_before": not_before,
-                         "state": (JobState.SUPPRESSED if reason else JobState.PLANNED).value,
-                         "reason": reason, "updated_at": now})
+        ids, segs, zones_of = part.customer_id.tolist(), part.segment.tolist(), part.timezone.tolist()
+        blockers = contact_blockers_many(store, ids, channel, addresses)
+        blocked = {cid: "; ".join(found) for cid, found in blockers.items() if found}
+        reasons = [rule or blocked.get(cid) for rule, cid in zip(planning_reasons(part, channel), ids)]
+        if channel == "email":
+            window = email_window(settings)
+            zones = {tz: next_allowed(begin, tz, *window) for tz in set(zones_of)}
+            not_before = [zones[tz] or start_at for tz in zones_of]
+        else:
+            not_before = [start_at] * len(part)
+        _count(report, channel, segs, reasons, not_before, now)
+        rows += [{"customer_id": cid, "channel": channel, "segment": seg, "treatment": treatment, "attempts": 0,
+                  "not_before": nb, "state": (JobState.SUPPRESSED if reason else JobState.PLANNED).value,
+                  "reason": reason, "updated_at": now}
+                 for cid, seg, treatment, nb, reason in zip(ids, segs, part.treatment.tolist(), not_before, reasons)]
     if dry_run:
         return report
     with store.begin() as conn:
@@ -135,6 +129,39 @@ def plan_campaign(store: Store, settings: Settings, name: str, channels: list[st
             conn.execute(insert(jobs), [{**r, "campaign_id": cid} for r in chunk])
     report.campaign_id = cid
     return report
+
+
+def planning_reasons(frame: pd.DataFrame, channel: str) -> list[str | None]:
+    """:func:`comms.policy.planning_reason` for every customer of ``frame``, asked once per distinct
+    combination of the facts it reads (at most 64), not once per customer: the policy stays the one place
+    that knows the rules, and a million customers take well under a second."""
+    def flag(column: str) -> np.ndarray:
+        return frame[column].fillna(False).astype(bool).to_numpy()
+
+    def present(column: str) -> np.ndarray:
+        return (frame[column].fillna("").astype(str).str.len() > 0).to_numpy()
+
+    emails = frame.email.tolist()
+    facts = np.column_stack([flag("do_not_contact"), flag("dispute"), flag("consent_email"),
+                             flag("consent_letter"), present("email"), present("address_line1")])
+    codes = facts.astype(np.int64) @ (1 << np.arange(facts.shape[1]))
+    answers = {}
+    for code, i in zip(*np.unique(codes, return_index=True)):
+        dnc, dispute, consent_email, consent_letter, has_email, has_address = (bool(x) for x in facts[i])
+        answers[code] = planning_reason(CustomerFacts(dnc, dispute, consent_email, consent_letter,
+                                                      emails[i] if has_email else None, has_address), channel)
+    return [answers[code] for code in codes]
+
+
+def _count(report: PlanReport, channel: str, segments: list[str], reasons: list[str | None],
+           not_before: list[datetime | None], now: datetime) -> None:
+    for seg, reason, nb in zip(segments, reasons, not_before):
+        if reason:
+            report.suppressed[(seg, channel, reason)] += 1
+        else:
+            report.planned[(seg, channel)] += 1
+            if nb and nb > now:
+                report.delayed[(seg, channel)] += 1
 
 
 def summary_frame(report: PlanReport) -> pd.DataFrame:

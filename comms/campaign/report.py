@@ -64,7 +64,36 @@ def build_report(store: Store, name: str) -> dict:
         elif st == JobState.FAILED.value:
             failed[(ch, reason)] += n
     return {"campaign": camp, "by_segment": by_segment, "suppressed": suppressed, "failed": failed,
-            "created_at": times[0], "started_at": times[1], "finished_at": times[2]}
+            "created_at": times[0], "started_at": _utc(times[1]), "finished_at": _utc(times[2]),
+            **timings(store, camp.id)}
+
+
+def _utc(when: datetime | None) -> datetime | None:
+    """SQLite hands back the UTC times it stored without their zone."""
+    return when.replace(tzinfo=timezone.utc) if when is not None and when.tzinfo is None else when
+
+
+def timings(store: Store, campaign_id: int) -> dict:
+    """Per channel: jobs done (sent or published), from the first claim to the last result, the rate over that
+    span, and how many were done in each minute (for the chart)."""
+    with store.begin() as conn:
+        done = conn.execute(select(jobs.c.channel, jobs.c.claimed_at, jobs.c.updated_at).where(
+            jobs.c.campaign_id == campaign_id, jobs.c.state == JobState.SENT.value)).all()
+    per_minute: dict[str, Counter] = {}
+    spans: dict[str, list] = {}
+    for channel, claimed, when in done:
+        when = _utc(when)
+        claimed = _utc(claimed) or when
+        per_minute.setdefault(channel, Counter())[when.replace(second=0, microsecond=0)] += 1
+        span = spans.setdefault(channel, [claimed, when, 0])
+        span[0], span[1], span[2] = min(span[0], claimed), max(span[1], when), span[2] + 1
+    rows = []
+    for channel in sorted(spans):
+        first, last, n = spans[channel]
+        seconds = (last - first).total_seconds()
+        rows.append({"channel": channel, "done": n, "first": first, "last": last, "seconds": seconds,
+                     "per_minute": n / seconds * 60 if seconds > 0 else None})
+    return {"timings": rows, "per_minute": per_minute}
 
 
 def _bars(counter: Counter, title: str) -> str:
@@ -76,6 +105,46 @@ def _bars(counter: Counter, title: str) -> str:
         f"<td><div class=bar style='width:{max(1, round(300 * n / top))}px'></div></td></tr>"
         for k, n in sorted(counter.items(), key=lambda x: -x[1]))
     return f"<h2>{html.escape(title)}</h2><table>{rows}</table>"
+
+
+def rate_text(row: dict) -> str:
+    return f"{row['per_minute']:,.0f}/min" if row["per_minute"] else "-"
+
+
+def _timings_table(rows: list[dict]) -> str:
+    if not rows:
+        return ""
+    body = "".join(f"<tr><th scope=row>{html.escape(r['channel'])}</th><td>{r['done']:,}</td>"
+                   f"<td>{r['first']:%Y-%m-%d %H:%M:%S}</td><td>{r['last']:%H:%M:%S}</td>"
+                   f"<td>{r['seconds']:,.1f} s</td><td>{rate_text(r)}</td></tr>" for r in rows)
+    return ("<h2>timings (UTC)</h2><table><tr><th>channel</th><th>done</th><th>first claimed</th>"
+            f"<th>last done</th><th>took</th><th>rate</th></tr>{body}</table>")
+
+
+def _minute_chart(channel: str, per_minute: Counter) -> str:
+    """An inline SVG column chart: jobs done in each minute, gaps (quiet hours) included as empty minutes."""
+    from datetime import timedelta
+
+    first, last = min(per_minute), max(per_minute)
+    minutes = int((last - first).total_seconds() // 60) + 1
+    if minutes > 24 * 60:  # a campaign spread over days: one column per hour instead
+        hours: Counter = Counter()
+        for when, n in per_minute.items():
+            hours[when.replace(minute=0)] += n
+        per_minute, first, step, unit = hours, min(hours), timedelta(hours=1), "hour"
+        minutes = int((max(hours) - first).total_seconds() // 3600) + 1
+    else:
+        step, unit = timedelta(minutes=1), "minute"
+    top = max(per_minute.values())
+    width = max(4, min(24, 720 // minutes))
+    bars = "".join(
+        f"<rect x={i * width} y={100 - round(96 * n / top)} width={max(1, width - 1)} height={round(96 * n / top)}>"
+        f"<title>{first + i * step:%Y-%m-%d %H:%M}: {n:,}</title></rect>"
+        for i in range(minutes) if (n := per_minute.get(first + i * step, 0)))
+    return (f"<h2>{html.escape(channel)}: done per {unit}</h2><svg role=img aria-label='{html.escape(channel)} "
+            f"done per {unit}, at most {top:,}' width={minutes * width} height=100 fill='#2a6ebb'>{bars}</svg>"
+            f"<p class=axis>{first:%Y-%m-%d %H:%M} &rarr; {first + (minutes - 1) * step:%H:%M}, "
+            f"highest {top:,} per {unit}</p>")
 
 
 def write_html(rep: dict, path: str | Path) -> Path:
@@ -93,10 +162,13 @@ def write_html(rep: dict, path: str | Path) -> Path:
             f"{camp.snapshot_id}, segment run {camp.segment_run_id}, started {rep['started_at']:%Y-%m-%d %H:%M} UTC"
             + (f", took {duration:,.1f} s" if duration is not None else "") + "</p>"
             + _bars(by_state, "jobs by channel and state") + _bars(by_seg_sent, "sent or published, by segment")
-            + _bars(rep["suppressed"], "suppressed, by reason") + _bars(rep["failed"], "failed, by reason"))
+            + _bars(rep["suppressed"], "suppressed, by reason") + _bars(rep["failed"], "failed, by reason")
+            + _timings_table(rep["timings"]) + "".join(_minute_chart(ch, counts_)
+                                                       for ch, counts_ in sorted(rep["per_minute"].items())))
     page = ("<!doctype html><html lang=en><meta charset=utf-8><title>Campaign report</title>"
             "<style>body{font-family:sans-serif;margin:2rem;color:#222}table{border-collapse:collapse}"
-            "th,td{padding:.2rem .6rem;text-align:left}.bar{background:#2a6ebb;height:.8rem}</style>"
+            "th,td{padding:.2rem .6rem;text-align:left}.bar{background:#2a6ebb;height:.8rem}"
+            ".axis{color:#555;font-size:.85rem}</style>"
             f"{body}</html>")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Callable
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, literal, or_, select, update
 
 from ..config import Settings
 from ..errors import InputError
@@ -89,38 +89,44 @@ def worker_id() -> str:
 # --- the ledger moves ------------------------------------------------------------------------------
 
 def claim(store: Store, campaign_id: int, job_ids: list[int], channel: str, now: datetime | None = None) -> list:
-    """Move the still-to-do jobs among ``job_ids`` to rendering with a lease; return the claimed rows."""
+    """Move the still-to-do jobs among ``job_ids`` to rendering with a lease; return the claimed rows (what a
+    chunk needs of them: id, customer_id, segment, attempts, worker)."""
     now = now or _now()
     me = f"{worker_id()[:70]}:{now.timestamp():.6f}"
     with store.begin() as conn:
         running = conn.execute(select(campaigns.c.state).where(campaigns.c.id == campaign_id)).scalar()
         if running != "running":
             return []
-        conn.execute(update(jobs).where(
+        return conn.execute(update(jobs).where(
             jobs.c.id.in_(job_ids), jobs.c.campaign_id == campaign_id,
             jobs.c.state.in_([JobState.PLANNED.value, JobState.RENDERED.value]),
             or_(jobs.c.not_before.is_(None), jobs.c.not_before <= now),
-        ).values(state=JobState.RENDERING.value, worker=me, attempts=jobs.c.attempts + 1,
-                 lease_until=now + timedelta(seconds=lease_seconds(store.settings, channel)), updated_at=now))
-        return conn.execute(select(jobs).where(jobs.c.id.in_(job_ids), jobs.c.worker == me,
-                                               jobs.c.state == JobState.RENDERING.value)).all()
+        ).values(state=JobState.RENDERING.value, worker=me, attempts=jobs.c.attempts + 1, claimed_at=now,
+                 lease_until=now + timedelta(seconds=lease_seconds(store.settings, channel)), updated_at=now)
+            .returning(jobs.c.id, jobs.c.customer_id, jobs.c.segment, jobs.c.attempts, jobs.c.worker)).all()
+
+
+OUTCOME_VALUES = ("reason", "artifact", "sha256", "message_id", "provider_id", "not_before")
 
 
 def record(store: Store, outcomes: list[Outcome], worker: str, now: datetime | None = None) -> int:
     """Write outcomes; each UPDATE is guarded by the states the move is allowed from and by the claim
-    (``worker``), so a worker whose lease ran out and whose jobs were claimed again records nothing."""
+    (``worker``), so a worker whose lease ran out and whose jobs were claimed again records nothing.
+    Outcomes of the same kind go in one executemany (one statement, one round trip), not one per job."""
     now = now or _now()
+    groups: dict[tuple, list[dict]] = {}
+    for o in outcomes:
+        values = {key: getattr(o, key) for key in OUTCOME_VALUES if getattr(o, key) is not None}
+        groups.setdefault((o.state, tuple(values)), []).append(
+            {"b_id": o.job_id, **{f"b_{key}": value for key, value in values.items()}})
     written = 0
     with store.begin() as conn:
-        for o in outcomes:
-            values = {"state": o.state.value, "updated_at": now, "lease_until": None}
-            for key in ("reason", "artifact", "sha256", "message_id", "provider_id", "not_before"):
-                value = getattr(o, key)
-                if value is not None:
-                    values[key] = value
+        for (state, keys), params in groups.items():
             written += conn.execute(update(jobs).where(
-                jobs.c.id == o.job_id, jobs.c.worker == worker, jobs.c.state.in_(sources(o.state)))
-                .values(**values)).rowcount
+                jobs.c.id == bindparam("b_id"), jobs.c.worker == worker,
+                jobs.c.state.in_([literal(v) for v in sources(state)]))  # an expanding IN can't executemany
+                .values(state=state.value, updated_at=now, lease_until=None,
+                        **{key: bindparam(f"b_{key}") for key in keys}), params).rowcount
     return written
 
 
@@ -128,16 +134,19 @@ def mark_sending(store: Store, pairs: list[tuple[int, str]], channel: str, worke
     """Record (job id, our message id) as sending before anything goes to the provider. Returns the jobs
     this worker still holds: only those may be sent (a job claimed again by another worker after this one's
     lease ran out is not ours to send any more)."""
+    if not pairs:
+        return set()
     now = _now()
-    held: set[int] = set()
+    ours = dict(pairs)
     with store.begin() as conn:
-        for job_id, message_id in pairs:
-            if conn.execute(update(jobs).where(
-                    jobs.c.id == job_id, jobs.c.worker == worker, jobs.c.state == JobState.RENDERING.value).values(
-                    state=JobState.SENDING.value, message_id=message_id, updated_at=now,
-                    lease_until=now + timedelta(seconds=lease_seconds(store.settings, channel)))).rowcount:
-                held.add(job_id)
-    return held
+        conn.execute(update(jobs).where(
+            jobs.c.id == bindparam("b_id"), jobs.c.worker == worker, jobs.c.state == JobState.RENDERING.value)
+            .values(state=JobState.SENDING.value, message_id=bindparam("b_message_id"), updated_at=now,
+                    lease_until=now + timedelta(seconds=lease_seconds(store.settings, channel))),
+            [{"b_id": job_id, "b_message_id": message_id} for job_id, message_id in pairs])
+        rows = conn.execute(select(jobs.c.id, jobs.c.message_id).where(
+            jobs.c.id.in_(list(ours)), jobs.c.worker == worker, jobs.c.state == JobState.SENDING.value)).all()
+    return {job_id for job_id, message_id in rows if ours[job_id] == message_id}
 
 
 def chunk_size(settings: Settings, channel: str) -> int:
@@ -205,14 +214,27 @@ def complete_if_done(store: Store, camp: Campaign) -> Campaign:
 # --- the one job function ----------------------------------------------------------------------------
 
 _steps: dict = {}
+_campaigns: dict = {}
+
+
+def _campaign_and_snapshot(store: Store, campaign_id: int):
+    """The campaign's row and its snapshot, read once per process: neither changes after planning."""
+    from ..store.snapshots import get_snapshot
+
+    key = (str(store.settings.home), campaign_id)
+    found = _campaigns.get(key)
+    if found is None:
+        with store.begin() as conn:
+            camp = conn.execute(select(campaigns).where(campaigns.c.id == campaign_id)).first()._mapping
+        found = _campaigns[key] = (camp, get_snapshot(store, camp["snapshot_id"]))
+    return found
 
 
 def process_chunk(settings: Settings, campaign_id: int, channel: str, job_ids: list[int],
                   store: Store | None = None) -> ChunkResult:
     """Claim, check, render, deliver and record one chunk of a campaign's jobs of one channel."""
     from ..payments.status import contact_blockers_many
-    from ..render.context import customers_from_snapshot
-    from ..store.snapshots import get_snapshot
+    from .customers import snapshot_customers
     from .steps import Item, step_for
 
     store = store or Store.open(settings, migrate=False)
@@ -221,10 +243,8 @@ def process_chunk(settings: Settings, campaign_id: int, channel: str, job_ids: l
     result.claimed = len(rows)
     if not rows:
         return result
-    with store.begin() as conn:
-        camp = conn.execute(select(campaigns).where(campaigns.c.id == campaign_id)).first()._mapping
-    snapshot = get_snapshot(store, camp["snapshot_id"])
-    customers = customers_from_snapshot(snapshot, [r.customer_id for r in rows])
+    camp, snapshot = _campaign_and_snapshot(store, campaign_id)
+    customers = snapshot_customers(settings, snapshot).get(r.customer_id for r in rows)
     addresses = {cid: c.email for cid, c in customers.items()} if channel == "email" else None
     blockers = contact_blockers_many(store, list(customers), channel, addresses, since=camp["started_at"])
     outcomes: list[Outcome] = []
@@ -326,7 +346,7 @@ def run_embedded(store: Store, settings: Settings, name: str, *, workers: int | 
 
 # --- distributed execution ---------------------------------------------------------------------------
 
-ENQUEUE_GRACE = 120  # seconds a queued job may wait for a worker before it is queued again
+ENQUEUE_GRACE = 120  # seconds a queued job may stay unclaimed, once its queue drained, before it is queued again
 
 
 def _enqueue(store: Store, app, camp: Campaign, channel: str, ids: list[int]) -> int:
@@ -350,8 +370,14 @@ def _enqueue(store: Store, app, camp: Campaign, channel: str, ids: list[int]) ->
 
 
 def requeue_stalled(store: Store, app, camp: Campaign, channel: str) -> int:
-    """Due jobs nobody claimed within the grace period (lost messages) or left by a lost worker."""
+    """Due jobs nobody claimed within the grace period (lost messages) or left by a lost worker, queued
+    again once the channel's queue has drained: a job still waiting behind a long queue is slow, not lost
+    (queueing it again each grace period would grow the queue by every job still waiting)."""
+    from ..tasks import queue_for
+
     sweep(store, camp.id)
+    if _waiting(app, queue_for(channel)):
+        return 0
     now = _now()
     with store.begin() as conn:
         ids = list(conn.execute(select(jobs.c.id).where(
@@ -360,6 +386,27 @@ def requeue_stalled(store: Store, app, camp: Campaign, channel: str) -> int:
             or_(jobs.c.not_before.is_(None), jobs.c.not_before <= now),
             or_(jobs.c.lease_until.is_(None), jobs.c.lease_until < now))).scalars())
     return _enqueue(store, app, camp, channel, ids)
+
+
+def _waiting(app, queue: str) -> int:
+    """Messages waiting in a broker queue; 0 when the broker has no such queue (Redis drops an empty one)
+    or cannot say, so that lost jobs are queued again rather than forgotten."""
+    with app.connection_for_read() as conn:
+        try:
+            return conn.default_channel.queue_declare(queue=queue, passive=True).message_count
+        except conn.channel_errors + conn.connection_errors:
+            return 0
+
+
+def open_jobs(store: Store, campaign_id: int, channel: str, now: datetime | None = None) -> int:
+    """Jobs of a channel not finished yet that could be: being worked on, or due (one count, not a list)."""
+    now = now or _now()
+    with store.begin() as conn:
+        return conn.execute(select(func.count()).where(
+            jobs.c.campaign_id == campaign_id, jobs.c.channel == channel,
+            or_(jobs.c.state.in_([JobState.RENDERING.value, JobState.SENDING.value]),
+                and_(jobs.c.state.in_([JobState.PLANNED.value, JobState.RENDERED.value]),
+                     or_(jobs.c.not_before.is_(None), jobs.c.not_before <= now))))).scalar_one()
 
 
 def run_distributed(store: Store, settings: Settings, name: str, *, poll: float = 0.5,
@@ -383,9 +430,7 @@ def run_distributed(store: Store, settings: Settings, name: str, *, poll: float 
             last_check = time.monotonic()
             grace = settings.get("enqueue_grace", default=ENQUEUE_GRACE, cast=int)
             while True:
-                c = counts(store, camp.id)
-                open_ = sum(n for (ch, st), n in c.items() if ch == channel and st in (
-                    JobState.RENDERING.value, JobState.SENDING.value)) + len(due_jobs(store, camp.id, channel))
+                open_ = open_jobs(store, camp.id, channel)
                 if progress:
                     progress(channel, max(total - open_, 0), total)
                 if open_ == 0:

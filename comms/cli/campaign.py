@@ -201,7 +201,7 @@ def report(ctx, name: str, html_path: str | None) -> None:
 
     Example: comms campaign report spring-reminder --html var/report.html
     """
-    from ..campaign.report import build_report, write_html
+    from ..campaign.report import build_report, rate_text, write_html
 
     rep = build_report(ctx.store, name)
     _print_status(ctx, name)
@@ -215,6 +215,13 @@ def report(ctx, name: str, html_path: str | None) -> None:
             for (ch, reason), n in sorted(rep[key].items(), key=lambda x: -x[1]):
                 t.add_row(ch, Text(reason or ""), f"{n:,}")
             console.print(t)
+    if rep["timings"]:
+        t = Table("channel", "done", "first claimed (UTC)", "last done", "took", "rate", title="timings",
+                  title_justify="left")
+        for r in rep["timings"]:
+            t.add_row(r["channel"], f"{r['done']:,}", f"{r['first']:%Y-%m-%d %H:%M:%S}", f"{r['last']:%H:%M:%S}",
+                      f"{r['seconds']:,.1f} s", rate_text(r))
+        console.print(t)
     if html_path:
         path = write_html(rep, html_path)
         console.print(Text(f"report written to {path}"))

@@ -48,6 +48,7 @@ jobs = Table(
     Column("artifact", String(1000)),
     Column("sha256", String(64)),
     Column("reason", Text),  # why it failed or was suppressed, one line
+    Column("claimed_at", DateTime(timezone=True)),  # the last claim: with updated_at, the report's timings
     Column("updated_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("campaign_id", "customer_id", "channel", name="uq_jobs_campaign_customer_channel"),
     Index("ix_jobs_campaign_state", "campaign_id", "channel", "state"),
