@@ -147,7 +147,8 @@ class EventBuffer:
         self.max_rows = max_rows
         self.dropped = 0
         self._rows: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the rows
+        self._writing = threading.Lock()  # one write at a time
 
     def add(self, kind: str, **fields: Any) -> None:
         row = make_event(kind, **fields)
@@ -164,6 +165,12 @@ class EventBuffer:
         return len(self._rows)
 
     def flush(self) -> int:
+        """Write what waits. When it returns, every event added before the call is written: a flush under
+        way in another thread (the timer's) is waited for, not overtaken."""
+        with self._writing:
+            return self._flush()
+
+    def _flush(self) -> int:
         with self._lock:
             rows, self._rows = self._rows, []
         if not rows:

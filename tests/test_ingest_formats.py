@@ -88,6 +88,22 @@ def test_quoted_newline_and_blank_line_keep_real_line_numbers(tmp_path):
     assert rejects.column("name").to_pylist()[0] == "Zoë\nMüller" and stats.rows_in == 3
 
 
+@pytest.mark.parametrize("block", [128, 200, 228, 256])
+def test_quoted_newline_across_a_parse_block_still_reads_every_record(tmp_path, monkeypatch, block):
+    """The fast parser does not look for newlines inside quotes: a cell split by a block boundary must
+    fall back to the careful reader, never become two records."""
+    from comms.ingest import csv_reader
+    monkeypatch.setattr(csv_reader, "BLOCK_BYTES", block)
+    rows = [list(r) for r in ROWS]
+    rows[1][1] = "Zoë\nMüller"
+    path = tmp_path / "split.csv"
+    path.write_text(csv_text(rows=rows), encoding="utf-8")
+    _, _, rejects, stats = read_and_validate(path, None, AS_OF)
+    assert stats.rows_in == 3
+    assert rejects.column("line").to_pylist() == [2, 3]  # C1's other invoice is held back with it
+    assert rejects.column("name").to_pylist()[1] == "Zoë\nMüller"
+
+
 def test_row_with_wrong_field_count_is_rejected_not_guessed(tmp_path):
     text = csv_text().split("\n")
     text[2] = text[2] + ",surplus"

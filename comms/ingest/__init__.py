@@ -44,7 +44,8 @@ class IngestReport:
 
 
 class _Digest(threading.Thread):
-    """SHA-256 of the source, computed while the pipeline runs (hashlib releases the GIL)."""
+    """SHA-256 of the source, computed in a thread (hashlib releases the GIL) while the store is written:
+    beside the parse it took a core the parse needs, beside the customer upsert one is free."""
 
     def __init__(self, path: Path):
         super().__init__(daemon=True)
@@ -59,6 +60,12 @@ class _Digest(threading.Thread):
             self.value = h.hexdigest()
         except OSError as exc:
             self.error = exc
+
+    def result(self) -> str:
+        self.join()
+        if self.error:
+            raise InputError(f"{self.path}: cannot be read ({self.error})")
+        return self.value
 
 
 def default_rejects_path(settings: Settings, source: Path, snapshot_id: int | None) -> Path:
@@ -75,21 +82,17 @@ def ingest_file(path: str | Path, *, settings: Settings, store, mapping_path: st
     """
     path = Path(path)
     mapping = as_mapping(mapping_path)
-    digest = _Digest(path)
-    if path.is_file():
-        digest.start()
     customers, invoices, rejects, stats = read_and_validate(path, mapping, as_of, progress=progress)
-    digest.join()
-    if digest.error:
-        raise InputError(f"{path}: cannot be read ({digest.error})")
     snapshot = None
     if stats.accepted:
         if progress:
             progress("saving the snapshot")
         from ..store.snapshots import save_snapshot
+        digest = _Digest(path)
+        digest.start()
         snapshot = save_snapshot(
             store, customers, invoices, as_of=stats.as_of, source_name=str(path.resolve()),
-            source_sha256=digest.value, mapping_name=str(mapping.path) if mapping.path else None,
+            source_sha256=digest.result, mapping_name=str(mapping.path) if mapping.path else None,
             layout=stats.layout, rows_in=stats.rows_in, rows_accepted=stats.accepted,
             rows_rejected=stats.rejected, filled_fields=stats.filled_fields,
             defaulted_fields=stats.defaulted_fields)

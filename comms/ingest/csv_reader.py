@@ -1,7 +1,7 @@
 """CSV as exports really are: the delimiter (, ; tab |) and encoding (UTF-8 with or without BOM, UTF-16
 with BOM, else cp1252) sniffed, CRLF, quoted fields, no final newline, an empty or repeated header cell.
 
-The fast path is ``pyarrow.csv`` with every column read as text; a line count (memory-mapped, in a thread
+The fast path is ``pyarrow.csv`` with every column read as text; a line count (read in a thread
 while Arrow parses) proves that every physical line is one record, so a row's line number is its index
 plus two. When that is not so (a quoted field holding a newline, blank lines, a row with the wrong number
 of fields) Python's ``csv`` module reads the file instead and knows each record's real first line; a row
@@ -15,7 +15,6 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import mmap
 import threading
 from pathlib import Path
 
@@ -128,38 +127,49 @@ def read_csv(path: Path, options: ReadOptions) -> RawTable:
     return _python_csv(path, names, delimiter, encoding)
 
 
+# 8 MiB blocks: a block and the columns parsed from it stay in the CPU caches (32 MiB blocks took about
+# 1.5 times the CPU on a 1 GB export).
+BLOCK_BYTES = 1 << 23
+
+
 def _arrow_csv(path: Path, names: list[str], header_lines: int, delimiter: str, encoding: str) -> pa.Table | None:
+    """The fast parse, or None when a row does not fit the header. ``newlines_in_values`` stays off (it
+    costs a fifth of the parse): a quoted newline inside a block still parses as one record, so the line
+    count differs; one that straddles two blocks ends in a parse error, a row that does not fit or too few
+    rows. Every one of these falls back to Python's reader."""
     bad: list[int] = []
 
     def on_invalid(row) -> str:
         bad.append(1)
         return "skip"
 
-    table = pacsv.read_csv(
-        path,
-        read_options=pacsv.ReadOptions(column_names=names, skip_rows=header_lines, block_size=1 << 25,
-                                       encoding="utf8" if encoding.startswith("utf") else encoding),
-        parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid,
-                                         newlines_in_values=True),
-        convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names}, null_values=[""],
-                                             strings_can_be_null=True, quoted_strings_can_be_null=True))
+    # memory-mapped: blocks are parsed straight from the page cache instead of being copied into fresh
+    # buffers first (a gigabyte less to fault in); the parsed columns do not point into the mapping
+    with pa.memory_map(str(path)) as source:
+        table = pacsv.read_csv(
+            source,
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=header_lines, block_size=BLOCK_BYTES,
+                                           encoding="utf8" if encoding.startswith("utf") else encoding),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid,
+                                             newlines_in_values=False),
+            convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names}, null_values=[""],
+                                                 strings_can_be_null=True, quoted_strings_can_be_null=True))
     return None if bad else table
 
 
 def count_lines(path: Path) -> int:
-    """Physical lines in the file (a last line without a newline counts), via a memory map: no copy."""
-    size = path.stat().st_size
-    if not size:
+    """Physical lines in the file (a last line without a newline counts). Read 1 MiB at a time into one
+    reused buffer and mask: they stay in the CPU cache, and no fresh memory is faulted in per step."""
+    newlines, last = 0, None
+    buffer = bytearray(1 << 20)
+    data = np.frombuffer(buffer, dtype=np.uint8)
+    mask = np.empty(len(buffer), dtype=bool)
+    with path.open("rb", buffering=0) as fh:
+        while size := fh.readinto(buffer):
+            newlines += int(np.count_nonzero(np.equal(data[:size], 10, out=mask[:size])))
+            last = int(data[size - 1])
+    if last is None:
         return 0
-    with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-        data = np.frombuffer(mm, dtype=np.uint8)
-        try:
-            step, newlines = 1 << 26, 0
-            for start in range(0, size, step):
-                newlines += int(np.count_nonzero(data[start:start + step] == 10))
-            last = int(data[-1])
-        finally:
-            del data
     return newlines + (0 if last == 10 else 1)
 
 

@@ -268,6 +268,9 @@ _MB_TRAIL = np.zeros(256, dtype=bool)    # their last bytes
 _MB_TRAIL[[0xA0, 0x85, 0xAF, 0x9F] + list(range(0x80, 0x8B))] = True
 
 
+_EDGE_FIX, _EDGE_TOKEN, _EDGE_UNICODE = 1, 2, 4  # flags of a (first byte, last byte) pair
+
+
 class _Tokens:
     """Null tokens as lookup tables: which first bytes and which byte lengths can be one."""
 
@@ -280,6 +283,19 @@ class _Tokens:
                 self.first[raw[0]] = True
                 self.sizes[len(raw)] = True
         self.values = pa.array(list(tokens), pa.string()) if tokens else None
+        self._edges: dict[bytes, np.ndarray] = {}
+
+    def edge_flags(self, first_lut: np.ndarray) -> np.ndarray:
+        """One table over every (first byte << 8 | last byte): a cell is a candidate already (first byte
+        in ``first_lut``, or an ASCII space last), may be a null token, or may have a Unicode space at an
+        edge. One lookup per cell instead of five."""
+        key = first_lut.tobytes()
+        if key not in self._edges:
+            first, last = np.arange(256)[:, None], np.arange(256)[None, :]
+            flags = ((first_lut[first] | _ASCII_SPACE[last]) * _EDGE_FIX | self.first[first] * _EDGE_TOKEN
+                     | (_MB_LEAD[first] | _MB_TRAIL[last]) * _EDGE_UNICODE)
+            self._edges[key] = flags.astype(np.uint8).ravel()
+        return self._edges[key]
 
 
 def _edge_candidates(data: np.ndarray, offsets: np.ndarray, first_lut: np.ndarray, tokens: _Tokens) -> np.ndarray:
@@ -289,12 +305,13 @@ def _edge_candidates(data: np.ndarray, offsets: np.ndarray, first_lut: np.ndarra
     starts, ends = offsets[:-1], offsets[1:]
     f0 = np.take(data, starts, mode="clip")
     l0 = np.take(data, ends - 1, mode="clip")
-    fix = first_lut[f0] | _ASCII_SPACE[l0]
-    maybe_token = np.flatnonzero(tokens.first[f0])
+    flags = tokens.edge_flags(first_lut)[(f0.astype(np.uint16) << 8) | l0]
+    fix = (flags & _EDGE_FIX).view(bool)
+    maybe_token = np.flatnonzero(flags & _EDGE_TOKEN)
     if maybe_token.size:
         sizes = np.minimum(ends[maybe_token] - starts[maybe_token], 65)
         fix[maybe_token[tokens.sizes[sizes]]] = True
-    maybe = np.flatnonzero(_MB_LEAD[f0] | _MB_TRAIL[l0])
+    maybe = np.flatnonzero(flags & _EDGE_UNICODE)
     if maybe.size:
         s, e = starts[maybe], ends[maybe]
         n = e - s
@@ -337,33 +354,54 @@ def clean_cells(col, tokens: tuple[str, ...] = ()):
     """The one pass every source column gets: undo comms.csvsafe's formula neutralization (a quote before
     = + - @ tab CR), strip surrounding white space, and turn null tokens ("NA", ...) and empty cells into
     nulls. Candidates come from each cell's first and last byte and its length (lookup tables over the
-    offsets, no per-cell kernel); only candidates are processed, and a chunk is rewritten only when a
-    cell really changes, so a clean column of millions is neither slow nor copied."""
+    offsets, no per-cell kernel); the candidates of the whole column are processed together, and only the
+    chunks holding a cell that really changes are rewritten, so a clean column of millions is neither slow
+    nor copied."""
     tokens_lut = _Tokens(tokens)
     first_candidate = _ASCII_SPACE.copy()
     first_candidate[0x27] = True
-    out = []
+    rows = _rows_by_chunk(lambda chunk: _clean_candidates(chunk, first_candidate, tokens_lut), col)
+    if not rows.size:
+        return col
+    if rows.size > len(col) // 4:  # most cells (a neutralized phone column, say): all of them in one go
+        return _clean_values(col, tokens_lut)
+    before = combine(take_rows(col, rows))
+    after = _clean_values(before, tokens_lut)
+    if after is before:
+        return col
+    differ = ~to_numpy(pc.fill_null(pc.equal(before, after), False))
+    return patch_rows(col, rows[differ], after.filter(pa.array(differ)))
+
+
+def _rows_by_chunk(rows_of, col) -> np.ndarray:
+    """``rows_of(chunk)`` (positions in the chunk) for every chunk, as ascending positions in ``col``."""
+    out, start = [], 0
     for chunk in chunks(col):
-        offsets, data = _offsets_data(chunk)
-        if not data.size or not len(chunk):
-            out.append(chunk if not len(chunk) or chunk.null_count == len(chunk)
-                       else _clean_rows(chunk, np.flatnonzero(to_numpy(chunk.is_valid())), tokens_lut))
-            continue
-        fix = _edge_candidates(data, offsets, first_candidate, tokens_lut)
-        lengths = np.diff(offsets)
-        empty = lengths == 0
-        if np.count_nonzero(empty) > chunk.null_count:  # "" cells (nulls have no bytes either)
-            fix |= empty
-        else:
-            fix &= ~empty
-        valid = _valid(chunk)
-        if valid is not None:
-            fix &= valid
-        rows = np.flatnonzero(fix)
+        rows = rows_of(chunk)
         if rows.size:
-            chunk = _clean_rows(chunk, rows, tokens_lut)
-        out.append(chunk)
-    return pa.chunked_array(out, pa.string()) if isinstance(col, pa.ChunkedArray) else out[0]
+            out.append(rows + start)
+        start += len(chunk)
+    return np.concatenate(out) if out else np.zeros(0, np.int64)
+
+
+def _clean_candidates(chunk: pa.Array, first_lut: np.ndarray, tokens: _Tokens) -> np.ndarray:
+    """Valid cells of one chunk that clean_cells may change: first byte in ``first_lut``, white space at
+    an edge, maybe a null token, or "" (a null has no bytes either, so "" only counts when there is one)."""
+    if not len(chunk) or chunk.null_count == len(chunk):
+        return np.zeros(0, np.int64)
+    offsets, data = _offsets_data(chunk)
+    if not data.size:
+        return np.flatnonzero(to_numpy(chunk.is_valid()))
+    fix = _edge_candidates(data, offsets, first_lut, tokens)
+    empty = np.diff(offsets) == 0
+    if np.count_nonzero(empty) > chunk.null_count:
+        fix |= empty
+    else:
+        fix &= ~empty
+    valid = _valid(chunk)
+    if valid is not None:
+        fix &= valid
+    return np.flatnonzero(fix)
 
 
 def _candidates(arr: pa.Array, tokens: _Tokens) -> np.ndarray:
@@ -375,18 +413,15 @@ def _candidates(arr: pa.Array, tokens: _Tokens) -> np.ndarray:
         fix = _edge_candidates(data, offsets, _ASCII_SPACE, tokens)
         fix |= np.diff(offsets) == 0
     valid = _valid(arr)
-    return fix & valid if valid is not None else fix
+    return np.flatnonzero(fix & valid if valid is not None else fix)
 
 
-def _clean_rows(chunk: pa.Array, rows: np.ndarray, tokens: _Tokens) -> pa.Array:
-    """Restore, trim and null the candidate rows of one chunk; the chunk itself when nothing changes."""
-    whole = rows.size > len(chunk) // 4
-    before = chunk if whole else chunk.take(pa.array(rows))
-    sub = restore_cells(before)
-    changed = sub is not before
-    rest = np.flatnonzero(_candidates(sub, tokens))
+def _clean_values(values, tokens: _Tokens):
+    """``values`` restored, trimmed and nulled; ``values`` itself when no cell changes."""
+    sub = restore_cells(values)
+    rest = _rows_by_chunk(lambda chunk: _candidates(chunk, tokens), sub)
     if rest.size:
-        part = sub.take(pa.array(rest))
+        part = combine(take_rows(sub, rest))
         new = pc.utf8_trim_whitespace(part)
         drop = pc.equal(new, "")
         if tokens.values is not None:
@@ -394,17 +429,8 @@ def _clean_rows(chunk: pa.Array, rows: np.ndarray, tokens: _Tokens) -> pa.Array:
         new = pc.if_else(pc.fill_null(drop, False), pa.scalar(None, pa.string()), new)
         differ = ~to_numpy(pc.fill_null(pc.equal(part, new), False))
         if differ.any():
-            mask = np.zeros(len(sub), dtype=bool)
-            mask[rest[differ]] = True
-            sub = pc.replace_with_mask(sub, pa.array(mask), new.filter(pa.array(differ)))
-            changed = True
-    if not changed:
-        return chunk
-    if whole:
-        return sub
-    mask = np.zeros(len(chunk), dtype=bool)
-    mask[rows] = True
-    return pc.replace_with_mask(chunk, pa.array(mask), sub)
+            sub = patch_rows(sub, rest[differ], new.filter(pa.array(differ)))
+    return sub
 
 
 def quoted(values: pa.Array, limit: int = 40) -> pa.Array:

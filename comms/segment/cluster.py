@@ -5,16 +5,20 @@ O(n^2). So k-means is fitted on ``sample`` rows (standardized, missing values se
 silhouette of each candidate k is measured on ``silhouette_sample`` of those, the best k wins (ties go to
 the smaller k), and every customer is then assigned to its nearest centre. Cluster ids are renumbered
 by size, largest first, so that 0 is always the biggest group.
+
+The candidate k are fitted two at a time (k-means and the silhouette run without the GIL, one OpenMP/BLAS
+thread each), and scikit-learn (a second of imports) is loaded only when a file clusters: ``preload``
+starts that import in a thread while the snapshot is read and scored.
 """
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.cluster import KMeans
-from sklearn.metrics import silhouette_score
 from threadpoolctl import threadpool_limits
 
 from ..config import setting
@@ -30,6 +34,19 @@ def compute_threads() -> threadpool_limits:
     37 s instead of 0.3 s, and k-means likewise. The fits here run on samples, so one thread is plenty.
     """
     return threadpool_limits(limits=setting("compute_threads", default=1, cast=int))
+
+
+def _import_sklearn() -> None:
+    try:
+        import sklearn.cluster  # noqa: F401
+        import sklearn.metrics  # noqa: F401
+    except ImportError:
+        pass  # the import in _fit_candidates then says what is missing
+
+
+def preload() -> None:
+    """Start importing scikit-learn in the background; the first fit waits for it if it is not done."""
+    threading.Thread(target=_import_sklearn, name="import-sklearn", daemon=True).start()
 
 
 @dataclass(frozen=True)
@@ -100,11 +117,8 @@ def _fit(frame: pd.DataFrame, config: Clustering) -> ClusterResult:
     sil_rows = rng.choice(len(Z), size=config.silhouette_sample, replace=False) \
         if len(Z) > config.silhouette_sample else np.arange(len(Z))
     best, best_model, scores = None, None, {}
-    for k in candidates:
-        model = KMeans(n_clusters=k, n_init=3, random_state=config.seed).fit(Z)
-        sil = None
-        if 2 <= k < len(sil_rows) and len(np.unique(model.labels_[sil_rows])) > 1:
-            sil = float(silhouette_score(Z[sil_rows], model.labels_[sil_rows]))
+    for k, (model, sil) in zip(candidates, _fit_candidates(Z, candidates, sil_rows, config.seed)):
+        if sil is not None:
             scores[k] = round(sil, 4)
         if best_model is None or (sil is not None and (best is None or sil > best + 1e-9)):
             best, best_model = sil, model
@@ -124,6 +138,26 @@ def _fit(frame: pd.DataFrame, config: Clustering) -> ClusterResult:
     return ClusterResult(labels=labels, k=k, silhouette=None if best is None else round(best, 4),
                          silhouettes=scores, profiles=profile(X, labels, k, config.features),
                          features=list(config.features))
+
+
+def _fit_candidates(Z: np.ndarray, candidates: list[int], sil_rows: np.ndarray, seed: int) -> list[tuple]:
+    """(k-means model, silhouette or None) per candidate k, in order; two candidates at a time. Each
+    worker limits its own OpenMP threads (the limit is per thread), so results equal a serial run's."""
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+
+    def fit(k: int) -> tuple:
+        with compute_threads():
+            model = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(Z)
+            labels = model.labels_[sil_rows]
+            if 2 <= k < len(sil_rows) and len(np.unique(labels)) > 1:
+                return model, float(silhouette_score(Z[sil_rows], labels))
+            return model, None
+
+    if len(candidates) < 2:
+        return [fit(k) for k in candidates]
+    with ThreadPoolExecutor(2) as pool:
+        return list(pool.map(fit, candidates))
 
 
 def profile(X: np.ndarray, labels: np.ndarray, k: int, features: list[str]) -> list[dict]:

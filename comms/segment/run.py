@@ -3,6 +3,9 @@
 These are what the CLI, the campaign layer and the benchmarks call. The scorer is the active trained
 model when there is one (its file checked against the SHA-256 recorded when it was registered), else the
 transparent scorecard from settings.scorecard_file.
+
+Segmenting reads only the columns the rules, the scorer and the clustering use (a third of a snapshot's
+bytes), and scikit-learn and joblib are imported only where a model or the clustering needs them.
 """
 
 from __future__ import annotations
@@ -10,8 +13,8 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import joblib
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -22,10 +25,16 @@ from ..store.db import Store
 from ..store.snapshots import (ScoreModel, SegmentRun, Snapshot, active_model, get_model, get_snapshot,
                                register_model, save_segment_run, set_active_model)
 from .assignment import assign
-from .config import DERIVED_COLUMNS, load_segments
-from .model import TrainedModel, fit_model
+from .cluster import preload as preload_clustering
+from .config import DERIVED_COLUMNS, SegmentsConfig, load_segments
 from .score import score_customers, score_report
 from .scorecard import Scorecard, load_scorecard
+
+if TYPE_CHECKING:
+    from .model import TrainedModel
+
+# What the segment summary reads besides the rules, the scorer and the clustering features.
+SUMMARY_COLUMNS = frozenset({"customer_id", "balance", "currency"})
 
 
 def load_features(snapshot: Snapshot, columns: list[str] | None = None) -> pd.DataFrame:
@@ -45,6 +54,9 @@ def load_model(record: ScoreModel) -> TrainedModel:
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if digest != record.sha256:
         raise ModelError(f"score model {record.id}: {path} changed since it was trained (checksum differs)")
+    import joblib
+
+    from .model import TrainedModel
     model = joblib.load(path)
     if not isinstance(model, TrainedModel):
         raise ModelError(f"score model {record.id}: {path} is not a comms score model")
@@ -88,9 +100,12 @@ def segment_snapshot(store: Store, settings: Settings,
     """
     snapshot = get_snapshot(store)
     config = load_segments(segments_path or settings.segments_file, settings.templates_dir)
-    frame = load_features(snapshot)
-    config.check_columns(frozenset(map(str, frame.columns)) | DERIVED_COLUMNS)
+    if config.clustering:
+        preload_clustering()
+    present = snapshot_columns(snapshot)
+    config.check_columns(frozenset(present) | DERIVED_COLUMNS)
     scorer, record = current_scorer(store, settings)
+    frame = load_features(snapshot, columns_read(present, config, scorer))
     scores = _score(frame, scorer, record)
     assignments, summary = assign(frame, config, scores)
     summary.update(snapshot_id=snapshot.id, scorer=_scorer_name(record))
@@ -99,12 +114,33 @@ def segment_snapshot(store: Store, settings: Settings,
     return run, summary
 
 
+def snapshot_columns(snapshot: Snapshot) -> list[str]:
+    """The columns of the snapshot's customers, from the Parquet footer."""
+    if not snapshot.customers_path.exists():
+        raise StoreError(f"the data of snapshot {snapshot.id} is missing from {snapshot.data_path}")
+    return pq.read_schema(snapshot.customers_path).names
+
+
+def columns_read(present: list[str], config: SegmentsConfig,
+                 scorer: Scorecard | TrainedModel) -> list[str] | None:
+    """The columns segmenting reads, in the file's order; None (all of them) when one it needs is missing,
+    so that the error it leads to lists every column the snapshot has."""
+    wanted = set(config.rule_columns()) | set(scorer.names if isinstance(scorer, Scorecard) else scorer.features)
+    if config.clustering:
+        wanted |= set(config.clustering.features)
+    if wanted - DERIVED_COLUMNS - set(present):
+        return None
+    wanted |= SUMMARY_COLUMNS
+    return [c for c in present if c in wanted]
+
+
 def train_model(store: Store, settings: Settings, test_share: float = 0.3, seed: int = 7,
                 activate: bool = False) -> tuple[ScoreModel, dict]:
     """Fit a model on the newest snapshot's outcome column, save and register it (optionally active).
 
     Example: record, report = train_model(store, settings, activate=True); report["auc_model"]
     """
+    from .model import fit_model
     snapshot = get_snapshot(store)
     frame = load_features(snapshot)
     scorecard = load_scorecard(settings.scorecard_file)
@@ -113,6 +149,7 @@ def train_model(store: Store, settings: Settings, test_share: float = 0.3, seed:
     model.meta.update(snapshot_id=snapshot.id, trained_at=stamp, report=report.as_dict())
     settings.models_dir.mkdir(parents=True, exist_ok=True)
     path = settings.models_dir / f"score-model-s{snapshot.id}-{stamp}.joblib"
+    import joblib  # only training and loading a model need it
     joblib.dump(model, path)
     record = register_model(store, snapshot_id=snapshot.id, kind=model.kind, path=path, features=model.features,
                             auc_model=report.auc_model, auc_scorecard=report.auc_scorecard,

@@ -8,12 +8,15 @@ A scorer is the transparent :class:`~comms.segment.scorecard.Scorecard` or a tra
 from __future__ import annotations
 
 from collections import Counter
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from .model import TrainedModel
 from .scorecard import Scorecard
+
+if TYPE_CHECKING:  # the trained model's module imports scikit-learn: only loaded when a model is used
+    from .model import TrainedModel
 
 
 def score_customers(frame: pd.DataFrame, scorer: Scorecard | TrainedModel) -> pd.DataFrame:

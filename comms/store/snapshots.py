@@ -4,16 +4,20 @@ A snapshot is immutable: its customers and invoices are written once as Parquet 
 ``<snapshots_dir>/<id>/`` and their SHA-256 recorded, so a campaign that points at a snapshot id always
 sees the same data. The ``customers`` table holds each customer's current state, updated by id on
 every import (customers missing from a newer export keep their last state and snapshot id).
+
+Saving a snapshot uses both cores: the Parquet files are written and hashed in a thread (pyarrow and
+hashlib release the GIL) while the calling thread upserts the customers in the same transaction.
 """
 
 from __future__ import annotations
 
 import hashlib
 import shutil
+import threading
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 import pyarrow as pa
@@ -72,15 +76,19 @@ def _to_arrow(frame: pd.DataFrame | pa.Table) -> pa.Table:
 
 
 def save_snapshot(store: Store, customers: pd.DataFrame | pa.Table, invoices: pd.DataFrame | pa.Table, *,
-                  as_of: date, source_name: str, source_sha256: str, mapping_name: str | None, layout: str,
-                  rows_in: int, rows_accepted: int, rows_rejected: int,
+                  as_of: date, source_name: str, source_sha256: str | Callable[[], str], mapping_name: str | None,
+                  layout: str, rows_in: int, rows_accepted: int, rows_rejected: int,
                   filled_fields: dict[str, str], defaulted_fields: list[str]) -> Snapshot:
-    """Write the snapshot's Parquet files, record it, and upsert the customers' current state by id."""
+    """Write the snapshot's Parquet files, record it, and upsert the customers' current state by id.
+
+    ``source_sha256`` may be a function returning it, called once the customers are written: a digest
+    computed in a thread then runs beside the upsert. It is recorded in the same transaction.
+    """
     cust = _to_arrow(customers)
     inv = _to_arrow(invoices)
     with store.begin() as conn:
         snap_id = conn.execute(insert(t.snapshots).values(
-            created_at=_now(), as_of=as_of, source_name=source_name[:500], source_sha256=source_sha256,
+            created_at=_now(), as_of=as_of, source_name=source_name[:500], source_sha256="",
             mapping_name=mapping_name, layout=layout, rows_in=rows_in, rows_accepted=rows_accepted,
             rows_rejected=rows_rejected, customers=cust.num_rows, invoices=inv.num_rows,
             filled_fields=filled_fields, defaulted_fields=defaulted_fields, data_path="", data_sha256="",
@@ -89,47 +97,123 @@ def save_snapshot(store: Store, customers: pd.DataFrame | pa.Table, invoices: pd
         if folder.exists():  # left over from a database that was reset: never mix two snapshots
             shutil.rmtree(folder)
         folder.mkdir(parents=True)
-        pq.write_table(cust, folder / "customers.parquet", compression="zstd")
-        pq.write_table(inv, folder / "invoices.parquet", compression="zstd", row_group_size=256_000)
-        digest = _sha256(folder / "customers.parquet", folder / "invoices.parquet")
+        files = _SnapshotFiles(folder, cust, inv)
+        files.start()
+        try:
+            _upsert_customers(store, conn, cust, snap_id)
+        finally:
+            files.join()
+        source_digest = source_sha256() if callable(source_sha256) else source_sha256
         conn.execute(update(t.snapshots).where(t.snapshots.c.id == snap_id)
-                     .values(data_path=str(folder), data_sha256=digest))
-        _upsert_customers(store, conn, cust, snap_id)
+                     .values(source_sha256=source_digest, data_path=str(folder), data_sha256=files.digest()))
     return get_snapshot(store, snap_id)
 
 
-def _customer_columns(cust: pa.Table, snap_id: int, now: datetime, sqlite: bool) -> list[list]:
-    """Columns as Python lists in CUSTOMER_COLUMNS order + snapshot_id, updated_at; rows sorted by id
-    (B-tree locality: a sorted upsert is about twice as fast). SQLite gets money as text (exact)."""
-    cust = cust.take(pc.sort_indices(cust, sort_keys=[("customer_id", "ascending")]))
-    cols = []
-    for name in CUSTOMER_COLUMNS:
-        if name not in cust.column_names:
-            cols.append([None] * cust.num_rows)
-            continue
-        col = cust.column(name)
-        if sqlite and pa.types.is_decimal(col.type):
-            col = pc.cast(col, pa.string())
-        cols.append(col.to_pylist())
-    # SQLite: the timestamp as the text SQLAlchemy itself stores (sqlite3's datetime adapter costs a Python
-    # call per row, about 2 s on a million customers)
-    stamp = now.astimezone(timezone.utc).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else now
-    return cols + [[snap_id] * cust.num_rows, [stamp] * cust.num_rows]
+class _SnapshotFiles(threading.Thread):
+    """Writes customers.parquet and invoices.parquet and hashes them, beside the customer upsert."""
+
+    def __init__(self, folder: Path, cust: pa.Table, inv: pa.Table):
+        super().__init__(daemon=True)
+        self.folder, self.cust, self.inv = folder, cust, inv
+        self._digest, self._error = "", None
+
+    def run(self) -> None:
+        try:
+            pq.write_table(self.cust, self.folder / "customers.parquet", compression="zstd")
+            # dictionary pages only for the dates: ids and numbers are nearly unique, and trying them
+            # doubled the time to write the file (and made it larger)
+            pq.write_table(self.inv, self.folder / "invoices.parquet", compression="zstd", row_group_size=256_000,
+                           use_dictionary=[c for c in ("issue_date", "due_date") if c in self.inv.column_names])
+            self._digest = _sha256(self.folder / "customers.parquet", self.folder / "invoices.parquet")
+        except BaseException as exc:  # handed to the caller's thread, which rolls the snapshot back
+            self._error = exc
+
+    def digest(self) -> str:
+        if self._error is not None:
+            raise self._error
+        return self._digest
 
 
-def _upsert_customers(store: Store, conn, cust: pa.Table, snap_id: int, chunk: int = 100_000) -> None:
-    """Insert or update every customer of the snapshot by id, in bulk (executemany on SQLite; COPY into a
-    temporary table then one INSERT ... ON CONFLICT on PostgreSQL)."""
+# SQLite: rows per INSERT statement. sqlite3 spends about 1 us per executed statement on top of binding
+# the values, so 128 customers share one statement, and the constant columns are bound once per statement.
+ROWS_PER_STATEMENT = 128
+SQLITE_SLICE = 65_536  # customers turned into Python values at a time: bounds the memory of the upsert
+SQLITE_CACHE_KIB = 262_144  # page cache during the upsert, so the B-tree is not spilled to the WAL midway
+
+
+def _sorted_by_id(cust: pa.Table) -> pa.Table:
+    """Rows sorted by id (B-tree locality: a sorted upsert is about twice as fast); ingest's output
+    already is, which one comparison pass confirms."""
+    ids = cust.column("customer_id")
+    if len(ids) < 2 or pc.all(pc.greater(ids.slice(1), ids.slice(0, len(ids) - 1))).as_py():
+        return cust
+    return cust.take(pc.sort_indices(ids))
+
+
+def _sqlite_values(col: pa.ChunkedArray) -> list:
+    """A column as the Python values sqlite3 binds cheapest: money as exact text, flags as 0/1 ints
+    (a bool or None goes through sqlite3's adapter lookup, several times the cost of an int)."""
+    if pa.types.is_decimal(col.type):
+        col = pc.cast(col, pa.string())
+    elif pa.types.is_boolean(col.type):
+        col = pc.cast(col, pa.int8())
+    return col.to_pylist()
+
+
+def _sqlite_upsert(conn, cust: pa.Table, names: list[str], updates: str, snap_id: int, now: datetime) -> None:
+    """Multi-row INSERT ... ON CONFLICT statements: ?1 and ?2 (snapshot id, time) are bound once per
+    statement, each customer's values follow in CUSTOMER_COLUMNS order. The page cache is enlarged for
+    the upsert and put back afterwards."""
+    width = len(CUSTOMER_COLUMNS)
+    # the timestamp as the text SQLAlchemy itself stores for a DateTime on SQLite
+    stamp = now.astimezone(timezone.utc).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+    def statement(rows: int) -> str:
+        values = ", ".join("(" + ", ".join(f"?{3 + r * width + j}" for j in range(width)) + ", ?1, ?2)"
+                           for r in range(rows))
+        return (f"INSERT INTO customers ({', '.join(names)}) VALUES {values} "
+                f"ON CONFLICT (customer_id) DO UPDATE SET {updates}")
+
+    full_sql = statement(ROWS_PER_STATEMENT)
+    step = ROWS_PER_STATEMENT * width
+    head = (snap_id, stamp)
+    cur = conn.connection.driver_connection.cursor()
+    cache = cur.execute("PRAGMA cache_size").fetchone()[0]
+    cur.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
+    try:
+        for start in range(0, cust.num_rows, SQLITE_SLICE):
+            part = cust.slice(start, SQLITE_SLICE)
+            n = part.num_rows
+            flat: list = [None] * (n * width)
+            for j, name in enumerate(CUSTOMER_COLUMNS):
+                if name in part.column_names:
+                    flat[j::width] = _sqlite_values(part.column(name))
+            whole = n // ROWS_PER_STATEMENT * ROWS_PER_STATEMENT
+            cur.executemany(full_sql, (head + tuple(flat[i:i + step]) for i in range(0, whole * width, step)))
+            if whole < n:
+                cur.execute(statement(n - whole), head + tuple(flat[whole * width:]))
+    finally:
+        cur.execute(f"PRAGMA cache_size = {int(cache)}")
+        cur.close()
+
+
+def _postgres_columns(cust: pa.Table, snap_id: int, now: datetime) -> list[list]:
+    """Columns as Python lists in CUSTOMER_COLUMNS order + snapshot_id, updated_at."""
+    n = cust.num_rows
+    cols = [cust.column(name).to_pylist() if name in cust.column_names else [None] * n for name in CUSTOMER_COLUMNS]
+    return cols + [[snap_id] * n, [now] * n]
+
+
+def _upsert_customers(store: Store, conn, cust: pa.Table, snap_id: int) -> None:
+    """Insert or update every customer of the snapshot by id, in bulk (multi-row statements on SQLite;
+    COPY into a temporary table then one INSERT ... ON CONFLICT on PostgreSQL)."""
     names = CUSTOMER_COLUMNS + ["snapshot_id", "updated_at"]
     updates = ", ".join(f"{n} = excluded.{n}" for n in names if n != "customer_id")
-    sqlite = store.dialect == "sqlite"
-    cols = _customer_columns(cust, snap_id, _now(), sqlite)
-    if sqlite:
-        sql = (f"INSERT INTO customers ({', '.join(names)}) VALUES ({', '.join(['?'] * len(names))}) "
-               f"ON CONFLICT (customer_id) DO UPDATE SET {updates}")
-        for start in range(0, cust.num_rows, chunk):
-            conn.exec_driver_sql(sql, list(zip(*(c[start:start + chunk] for c in cols))))
+    cust = _sorted_by_id(cust)
+    if store.dialect == "sqlite":
+        _sqlite_upsert(conn, cust, names, updates, snap_id, _now())
         return
+    cols = _postgres_columns(cust, snap_id, _now())
     raw = conn.connection.driver_connection  # psycopg 3
     with raw.cursor() as cur:
         cur.execute("CREATE TEMPORARY TABLE customers_in (LIKE customers INCLUDING DEFAULTS) ON COMMIT DROP")
