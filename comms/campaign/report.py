@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from ..store import Store
+from ..store import Store, as_utc
 from ..store.ledger import campaigns, jobs
 from .run import counts, get_campaign
 from .states import JobState
@@ -64,13 +64,8 @@ def build_report(store: Store, name: str) -> dict:
         elif st == JobState.FAILED.value:
             failed[(ch, reason)] += n
     return {"campaign": camp, "by_segment": by_segment, "suppressed": suppressed, "failed": failed,
-            "created_at": times[0], "started_at": _utc(times[1]), "finished_at": _utc(times[2]),
+            "created_at": times[0], "started_at": as_utc(times[1]), "finished_at": as_utc(times[2]),
             **timings(store, camp.id)}
-
-
-def _utc(when: datetime | None) -> datetime | None:
-    """SQLite hands back the UTC times it stored without their zone."""
-    return when.replace(tzinfo=timezone.utc) if when is not None and when.tzinfo is None else when
 
 
 def timings(store: Store, campaign_id: int) -> dict:
@@ -82,8 +77,8 @@ def timings(store: Store, campaign_id: int) -> dict:
     per_minute: dict[str, Counter] = {}
     spans: dict[str, list] = {}
     for channel, claimed, when in done:
-        when = _utc(when)
-        claimed = _utc(claimed) or when
+        when = as_utc(when)
+        claimed = as_utc(claimed) or when
         per_minute.setdefault(channel, Counter())[when.replace(second=0, microsecond=0)] += 1
         span = spans.setdefault(channel, [claimed, when, 0])
         span[0], span[1], span[2] = min(span[0], claimed), max(span[1], when), span[2] + 1

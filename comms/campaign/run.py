@@ -88,6 +88,12 @@ def worker_id() -> str:
 
 # --- the ledger moves ------------------------------------------------------------------------------
 
+def is_due(now: datetime):
+    """The condition of a job waiting to be done whose time has come (not before ``not_before``)."""
+    return and_(jobs.c.state.in_([JobState.PLANNED.value, JobState.RENDERED.value]),
+                or_(jobs.c.not_before.is_(None), jobs.c.not_before <= now))
+
+
 def claim(store: Store, campaign_id: int, job_ids: list[int], channel: str, now: datetime | None = None) -> list:
     """Move the still-to-do jobs among ``job_ids`` to rendering with a lease; return the claimed rows (what a
     chunk needs of them: id, customer_id, segment, attempts, worker)."""
@@ -99,8 +105,7 @@ def claim(store: Store, campaign_id: int, job_ids: list[int], channel: str, now:
             return []
         return conn.execute(update(jobs).where(
             jobs.c.id.in_(job_ids), jobs.c.campaign_id == campaign_id,
-            jobs.c.state.in_([JobState.PLANNED.value, JobState.RENDERED.value]),
-            or_(jobs.c.not_before.is_(None), jobs.c.not_before <= now),
+            is_due(now),
         ).values(state=JobState.RENDERING.value, worker=me, attempts=jobs.c.attempts + 1, claimed_at=now,
                  lease_until=now + timedelta(seconds=lease_seconds(store.settings, channel)), updated_at=now)
             .returning(jobs.c.id, jobs.c.customer_id, jobs.c.segment, jobs.c.attempts, jobs.c.worker)).all()
@@ -291,8 +296,7 @@ def due_jobs(store: Store, campaign_id: int, channel: str, now: datetime | None 
     with store.begin() as conn:
         return list(conn.execute(select(jobs.c.id).where(
             jobs.c.campaign_id == campaign_id, jobs.c.channel == channel,
-            jobs.c.state.in_([JobState.PLANNED.value, JobState.RENDERED.value]),
-            or_(jobs.c.not_before.is_(None), jobs.c.not_before <= now)).order_by(jobs.c.id)).scalars())
+            is_due(now)).order_by(jobs.c.id)).scalars())
 
 
 def failures(store: Store, campaign_id: int) -> tuple[int, str | None]:
@@ -382,8 +386,7 @@ def requeue_stalled(store: Store, app, camp: Campaign, channel: str) -> int:
     with store.begin() as conn:
         ids = list(conn.execute(select(jobs.c.id).where(
             jobs.c.campaign_id == camp.id, jobs.c.channel == channel,
-            jobs.c.state.in_([JobState.PLANNED.value, JobState.RENDERED.value]),
-            or_(jobs.c.not_before.is_(None), jobs.c.not_before <= now),
+            is_due(now),
             or_(jobs.c.lease_until.is_(None), jobs.c.lease_until < now))).scalars())
     return _enqueue(store, app, camp, channel, ids)
 
@@ -404,9 +407,7 @@ def open_jobs(store: Store, campaign_id: int, channel: str, now: datetime | None
     with store.begin() as conn:
         return conn.execute(select(func.count()).where(
             jobs.c.campaign_id == campaign_id, jobs.c.channel == channel,
-            or_(jobs.c.state.in_([JobState.RENDERING.value, JobState.SENDING.value]),
-                and_(jobs.c.state.in_([JobState.PLANNED.value, JobState.RENDERED.value]),
-                     or_(jobs.c.not_before.is_(None), jobs.c.not_before <= now))))).scalar_one()
+            or_(jobs.c.state.in_([JobState.RENDERING.value, JobState.SENDING.value]), is_due(now)))).scalar_one()
 
 
 def run_distributed(store: Store, settings: Settings, name: str, *, poll: float = 0.5,

@@ -22,15 +22,16 @@ every job idempotent, and the print batch is replaced atomically.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timezone
+from datetime import datetime, timezone
 
 from sqlalchemy import func, select
 
 from ..config import Settings
 from ..errors import InputError
-from ..store import Store
+from ..store import Store, as_utc
 from ..store.ledger import campaigns, jobs
-from .run import ORDER, Campaign, complete_if_done, due_jobs, get_campaign, requeue_stalled, run_embedded
+from .run import (ORDER, Campaign, complete_if_done, get_campaign, is_due, requeue_stalled,
+                  run_embedded)
 from .states import DONE, JobState
 
 DEFAULT_TICK_SECONDS = 30
@@ -65,7 +66,9 @@ def tick(store: Store, settings: Settings, app=None) -> list[TickResult]:
             for channel in [c for c in ORDER if c in camp.channels]:
                 result.queued += requeue_stalled(store, app, camp, channel)
         else:
-            due = sum(len(due_jobs(store, camp.id, channel)) for channel in camp.channels)
+            with store.begin() as conn:
+                due = conn.execute(select(func.count()).where(jobs.c.campaign_id == camp.id,
+                                                              is_due(datetime.now(timezone.utc)))).scalar_one()
             if due:
                 result.ran = due
                 camp = run_embedded(store, settings, name)  # finalizes and completes on its own
@@ -93,10 +96,8 @@ def refresh_print_batch(store: Store, settings: Settings, camp: Campaign) -> boo
     newest = max((when for state, _, when in rows if state == JobState.SENT.value), default=None)
     if newest is None:
         return False
-    if newest.tzinfo is None:  # SQLite hands back the UTC time it stored without its zone
-        newest = newest.replace(tzinfo=timezone.utc)
     manifest = print_folder(settings, camp) / "manifest.csv"
-    if manifest.exists() and manifest.stat().st_mtime >= newest.timestamp():
+    if manifest.exists() and manifest.stat().st_mtime >= as_utc(newest).timestamp():
         return False
     assemble_print_batch(settings, store, camp)
     return True

@@ -11,7 +11,7 @@ Example: report = ingest_file(Path("portfolio.csv"), settings=settings, store=st
 from __future__ import annotations
 
 import hashlib
-import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -43,29 +43,9 @@ class IngestReport:
     notes: list[str] = field(default_factory=list)
 
 
-class _Digest(threading.Thread):
-    """SHA-256 of the source, computed in a thread (hashlib releases the GIL) while the store is written:
-    beside the parse it took a core the parse needs, beside the customer upsert one is free."""
-
-    def __init__(self, path: Path):
-        super().__init__(daemon=True)
-        self.path, self.value, self.error = path, "", None
-
-    def run(self) -> None:
-        try:
-            h = hashlib.sha256()
-            with self.path.open("rb") as fh:
-                while chunk := fh.read(1 << 22):
-                    h.update(chunk)
-            self.value = h.hexdigest()
-        except OSError as exc:
-            self.error = exc
-
-    def result(self) -> str:
-        self.join()
-        if self.error:
-            raise InputError(f"{self.path}: cannot be read ({self.error})")
-        return self.value
+def _file_sha256(path: Path) -> str:
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def default_rejects_path(settings: Settings, source: Path, snapshot_id: int | None) -> Path:
@@ -88,14 +68,24 @@ def ingest_file(path: str | Path, *, settings: Settings, store, mapping_path: st
         if progress:
             progress("saving the snapshot")
         from ..store.snapshots import save_snapshot
-        digest = _Digest(path)
-        digest.start()
-        snapshot = save_snapshot(
-            store, customers, invoices, as_of=stats.as_of, source_name=str(path.resolve()),
-            source_sha256=digest.result, mapping_name=str(mapping.path) if mapping.path else None,
-            layout=stats.layout, rows_in=stats.rows_in, rows_accepted=stats.accepted,
-            rows_rejected=stats.rejected, filled_fields=stats.filled_fields,
-            defaulted_fields=stats.defaulted_fields)
+
+        # the source's SHA-256 in a thread (hashlib releases the GIL) beside the store writes: beside the
+        # parse it took a core the parse needs, beside the customer upsert one is free
+        with ThreadPoolExecutor(1, thread_name_prefix="source-digest") as pool:
+            digest = pool.submit(_file_sha256, path)
+
+            def source_sha256() -> str:
+                try:
+                    return digest.result()
+                except OSError as exc:
+                    raise InputError(f"{path}: cannot be read ({exc})") from None
+
+            snapshot = save_snapshot(
+                store, customers, invoices, as_of=stats.as_of, source_name=str(path.resolve()),
+                source_sha256=source_sha256, mapping_name=str(mapping.path) if mapping.path else None,
+                layout=stats.layout, rows_in=stats.rows_in, rows_accepted=stats.accepted,
+                rows_rejected=stats.rejected, filled_fields=stats.filled_fields,
+                defaulted_fields=stats.defaulted_fields)
     written = None
     if rejects.num_rows:
         written = Path(rejects_path) if rejects_path else default_rejects_path(

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Iterable
 
 from sqlalchemy import Connection, bindparam, select
 
-from ..store import Store
+from ..store import Store, as_utc
 from ..store.schema import (arrangements as at, contact_opt_outs as ot, customers as ct, payments as pt,
                             snapshots as st)
 from .preferences import address_digest
@@ -80,7 +80,7 @@ class CustomerState:
 
     def paid_since(self, when: datetime | None) -> tuple[Decimal, Decimal]:
         """(paid, waived) by payments recorded after ``when`` (all when None)."""
-        rows = [p for p in self.payments if when is None or _aware(p.created_at) > _aware(when)]
+        rows = [p for p in self.payments if when is None or as_utc(p.created_at) > as_utc(when)]
         return sum((p.amount for p in rows), Decimal(0)), sum((p.waived for p in rows), Decimal(0))
 
     def opted_out(self, channel: str, address: str | None = None) -> bool:
@@ -94,10 +94,6 @@ class CustomerState:
         return (len(self.payments), self.payments[-1].created_at if self.payments else None,
                 self.plan and self.plan.id, self.promise and self.promise.id, self.dispute and self.dispute.id,
                 tuple((o.channel, o.address_digest) for o in self.opt_outs))
-
-
-def _aware(when: datetime) -> datetime:
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
 def _arrangement(m) -> Arrangement:

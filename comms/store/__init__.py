@@ -5,6 +5,6 @@ bulk immutable data (a snapshot's customers and invoices, a run's assignments) l
 to it, recorded with their SHA-256 so a campaign can prove which data it used.
 """
 
-from .db import Store
+from .db import Store, as_utc
 
-__all__ = ["Store"]
+__all__ = ["Store", "as_utc"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
@@ -18,6 +19,11 @@ from ..config import Settings
 from ..errors import ConfigError, StoreError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def as_utc(when: datetime | None) -> datetime | None:
+    """A time read back from the store, aware: SQLite returns the UTC time it stored without its zone."""
+    return when.replace(tzinfo=timezone.utc) if when is not None and when.tzinfo is None else when
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -63,10 +63,11 @@ def _now() -> datetime:
 
 
 def _sha256(*paths: Path) -> str:
+    """One SHA-256 over the files' bytes, one after the other."""
     h = hashlib.sha256()
     for p in paths:
         with p.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
+            while chunk := fh.read(1 << 20):
                 h.update(chunk)
     return h.hexdigest()
 
@@ -97,41 +98,24 @@ def save_snapshot(store: Store, customers: pd.DataFrame | pa.Table, invoices: pd
         if folder.exists():  # left over from a database that was reset: never mix two snapshots
             shutil.rmtree(folder)
         folder.mkdir(parents=True)
-        files = _SnapshotFiles(folder, cust, inv)
-        files.start()
-        try:
+        with ThreadPoolExecutor(1, thread_name_prefix="snapshot-files") as pool:
+            files = pool.submit(_write_files, folder, cust, inv)
             _upsert_customers(store, conn, cust, snap_id)
-        finally:
-            files.join()
+            data_sha256 = files.result()  # an error there rolls the snapshot back too
         source_digest = source_sha256() if callable(source_sha256) else source_sha256
         conn.execute(update(t.snapshots).where(t.snapshots.c.id == snap_id)
-                     .values(source_sha256=source_digest, data_path=str(folder), data_sha256=files.digest()))
+                     .values(source_sha256=source_digest, data_path=str(folder), data_sha256=data_sha256))
     return get_snapshot(store, snap_id)
 
 
-class _SnapshotFiles(threading.Thread):
-    """Writes customers.parquet and invoices.parquet and hashes them, beside the customer upsert."""
-
-    def __init__(self, folder: Path, cust: pa.Table, inv: pa.Table):
-        super().__init__(daemon=True)
-        self.folder, self.cust, self.inv = folder, cust, inv
-        self._digest, self._error = "", None
-
-    def run(self) -> None:
-        try:
-            pq.write_table(self.cust, self.folder / "customers.parquet", compression="zstd")
-            # dictionary pages only for the dates: ids and numbers are nearly unique, and trying them
-            # doubled the time to write the file (and made it larger)
-            pq.write_table(self.inv, self.folder / "invoices.parquet", compression="zstd", row_group_size=256_000,
-                           use_dictionary=[c for c in ("issue_date", "due_date") if c in self.inv.column_names])
-            self._digest = _sha256(self.folder / "customers.parquet", self.folder / "invoices.parquet")
-        except BaseException as exc:  # handed to the caller's thread, which rolls the snapshot back
-            self._error = exc
-
-    def digest(self) -> str:
-        if self._error is not None:
-            raise self._error
-        return self._digest
+def _write_files(folder: Path, cust: pa.Table, inv: pa.Table) -> str:
+    """Write customers.parquet and invoices.parquet; their SHA-256 (run beside the customer upsert)."""
+    pq.write_table(cust, folder / "customers.parquet", compression="zstd")
+    # dictionary pages only for the dates: ids and numbers are nearly unique, and trying them doubled the
+    # time to write the file (and made it larger)
+    pq.write_table(inv, folder / "invoices.parquet", compression="zstd", row_group_size=256_000,
+                   use_dictionary=[c for c in ("issue_date", "due_date") if c in inv.column_names])
+    return _sha256(folder / "customers.parquet", folder / "invoices.parquet")
 
 
 # SQLite: rows per INSERT statement. sqlite3 spends about 1 us per executed statement on top of binding

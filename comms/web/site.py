@@ -65,6 +65,17 @@ def _safe_part(name: str) -> bool:
     return bool(_SAFE_PART.match(name)) and ".." not in name
 
 
+def _remembered(cache: dict, key, now: float, limit: int, look):
+    """``look()`` for ``key``, remembered for ``ARTIFACT_RECHECK`` seconds; the cache is emptied when it
+    holds more than ``limit`` entries."""
+    found = cache.get(key)
+    if found is None or now - found[0] > ARTIFACT_RECHECK:
+        found = cache[key] = (now, look())
+        if len(cache) > limit:
+            cache.clear()
+    return found[1]
+
+
 def open_web_store(settings: Settings) -> Store:
     """The store, migrated, with a connection pool (SQLite's default NullPool opens a file per request)."""
     migrated = Store.open(settings)
@@ -173,7 +184,7 @@ class Site:
         self.page_cache = PageCache(max_bytes=settings.get("web_page_cache_mb", default=64, cast=int) * 2**20)
         self._builders: OrderedDict[tuple[str, date], ContextBuilder] = OrderedDict()
         self._artifacts: dict[tuple[str, str], tuple[float, dict[str, Path]]] = {}
-        self._campaign_folders: dict[str, tuple[float, bool, bool]] = {}
+        self._campaign_folders: dict[str, tuple[float, tuple[bool, bool]]] = {}
         self._probes: dict[int, LinkProbe] = {}
         self._lock = threading.Lock()
 
@@ -267,26 +278,19 @@ class Site:
         video, letters = self._folders(visit.campaign, now)
         if not (video or letters):
             return None
-        key = (visit.campaign, visit.customer_id)
-        found = self._artifacts.get(key)
-        if found is None or now - found[0] > ARTIFACT_RECHECK:
-            found = self._artifacts[key] = (now, self._find_artifacts(*key, video, letters))
-            if len(self._artifacts) > 50_000:
-                self._artifacts.clear()
-        return found[1].get(name)
+        found = _remembered(self._artifacts, (visit.campaign, visit.customer_id), now, 50_000,
+                            lambda: self._find_artifacts(visit.campaign, visit.customer_id, video, letters))
+        return found.get(name)
 
     def _folders(self, campaign: str, now: float) -> tuple[bool, bool]:
         """(has a video folder, has a letters folder) for a campaign, looked at every few seconds."""
-        found = self._campaign_folders.get(campaign)
-        if found is None or now - found[0] > ARTIFACT_RECHECK:
+        def look() -> tuple[bool, bool]:
             folder = os.path.join(self.artifacts_dir, campaign)
             safe = _safe_part(campaign)
-            found = self._campaign_folders[campaign] = (
-                now, safe and os.path.isdir(os.path.join(folder, "video")),
-                safe and os.path.isdir(os.path.join(folder, "letters")))
-            if len(self._campaign_folders) > 1_000:
-                self._campaign_folders.clear()
-        return found[1], found[2]
+            return (safe and os.path.isdir(os.path.join(folder, "video")),
+                    safe and os.path.isdir(os.path.join(folder, "letters")))
+
+        return _remembered(self._campaign_folders, campaign, now, 1_000, look)
 
     def _find_artifacts(self, campaign: str, cid: str, video: bool, letters: bool) -> dict[str, Path]:
         if not _safe_part(cid):
