@@ -265,11 +265,20 @@ def test_kill_9_of_workers_mid_campaign_sends_every_email_and_prints_every_lette
             time.sleep(0.05)
         assert done(), what
 
-    def letters_sent() -> int:
+    def holds(victim: subprocess.Popen, channel: str) -> bool:
+        """The victim (its pool child, in its process group) holds a claim on a job of ``channel``:
+        killing it now cuts that job off (a worker is recorded as host:pid:claim-time)."""
         with store.begin() as conn:
-            return conn.execute(select(func.count()).where(
-                jobs.c.campaign_id == report.campaign_id, jobs.c.channel == "letter",
-                jobs.c.state == "sent")).scalar_one()
+            holders = conn.execute(select(jobs.c.worker).distinct().where(
+                jobs.c.campaign_id == report.campaign_id, jobs.c.channel == channel,
+                jobs.c.state.in_(["rendering", "sending"]))).scalars().all()
+        for holder in holders:
+            try:
+                if os.getpgid(int(holder.split(":")[-2])) == victim.pid:
+                    return True
+            except (ProcessLookupError, ValueError, IndexError):
+                continue
+        return False
 
     with RecordingSMTP() as sink:
         env = {"COMMS_EMAIL_BACKEND": "smtp", "COMMS_SMTP_HOST": "127.0.0.1", "COMMS_SMTP_PORT": str(sink.port),
@@ -285,9 +294,10 @@ def test_kill_9_of_workers_mid_campaign_sends_every_email_and_prints_every_lette
         runner = threading.Thread(target=lambda: outcome.setdefault(
             "camp", run_distributed(store, settings, "kill", poll=0.2)))
         runner.start()
-        wait_until(lambda: letters_sent() >= 10, "the workers never rendered letters")
+        wait_until(lambda: holds(letter_victim, "letter"), "the victim never rendered letters")
         os.killpg(letter_victim.pid, signal.SIGKILL)  # the worker and its pool child, mid-chunk
-        wait_until(lambda: len(sink.messages) >= 15, "the workers never started sending")
+        wait_until(lambda: len(sink.messages) >= 15 and holds(email_victim, "email"),
+                   "the victim never sent e-mails")
         os.killpg(email_victim.pid, signal.SIGKILL)
         runner.join(timeout=300)
         assert not runner.is_alive()
