@@ -27,9 +27,15 @@ def export(path, email_c1: str, open_c1: str, extra: str = ""):
 
 
 def current(store) -> dict[str, dict]:
+    """Each customer as the store has them now: their row (snapshot, balance, dispute) over their data in the
+    snapshot that row points at."""
     with store.begin() as conn:
         rows = conn.execute(select(t.customers)).mappings().all()
-    return {r["customer_id"]: dict(r) for r in rows}
+    out = {}
+    for r in rows:
+        data = load_customers(get_snapshot(store, r["snapshot_id"])).set_index("customer_id").loc[r["customer_id"]]
+        out[r["customer_id"]] = {**data.to_dict(), **dict(r)}
+    return out
 
 
 def test_reimport_updates_customer_by_id_and_keeps_each_snapshot(store, settings, tmp_path):

@@ -59,12 +59,12 @@ def test_reimport_updates_customers_by_id_and_keeps_old_snapshot(store):
     second = save(store, customers_table(email_b="new@example.com", balance_b="99.99"))
     assert second.id != first.id
     with store.begin() as conn:
-        rows = dict(conn.execute(text("select customer_id, email from customers")).all())
+        points = dict(conn.execute(text("select customer_id, snapshot_id from customers")).all())
         bal = conn.execute(text("select balance from customers where customer_id = 'B2'")).scalar()
-        snap = conn.execute(text("select snapshot_id from customers where customer_id = 'B2'")).scalar()
-    assert rows == {"A1": None, "B2": "new@example.com"}
+    assert points == {"A1": second.id, "B2": second.id}
     assert Decimal(str(bal)) == Decimal("99.99")
-    assert snap == second.id
+    now = load_customers(get_snapshot(store, points["B2"])).set_index("customer_id")
+    assert now.loc["B2", "email"] == "new@example.com"
     old = load_customers(get_snapshot(store, first.id)).set_index("customer_id")
     assert old.loc["B2", "email"] == "b@example.com"
     assert old.loc["B2", "balance"] == Decimal("2.00")

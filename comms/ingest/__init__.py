@@ -62,23 +62,24 @@ def ingest_file(path: str | Path, *, settings: Settings, store, mapping_path: st
     """
     path = Path(path)
     mapping = as_mapping(mapping_path)
-    customers, invoices, rejects, stats = read_and_validate(path, mapping, as_of, progress=progress)
-    snapshot = None
-    if stats.accepted:
-        if progress:
-            progress("saving the snapshot")
-        from ..store.snapshots import save_snapshot
+    # the source's SHA-256 in a thread (hashlib releases the GIL), started once the parse is done: beside
+    # the parse it would take a core the parse needs, after it a core is idle for stretches
+    with ThreadPoolExecutor(1, thread_name_prefix="source-digest") as pool:
+        digest = []
+        customers, invoices, rejects, stats = read_and_validate(
+            path, mapping, as_of, progress=progress, on_read=lambda: digest.append(pool.submit(_file_sha256, path)))
 
-        # the source's SHA-256 in a thread (hashlib releases the GIL) beside the store writes: beside the
-        # parse it took a core the parse needs, beside the customer upsert one is free
-        with ThreadPoolExecutor(1, thread_name_prefix="source-digest") as pool:
-            digest = pool.submit(_file_sha256, path)
+        def source_sha256() -> str:
+            try:
+                return digest[0].result()
+            except OSError as exc:
+                raise InputError(f"{path}: cannot be read ({exc})") from None
 
-            def source_sha256() -> str:
-                try:
-                    return digest.result()
-                except OSError as exc:
-                    raise InputError(f"{path}: cannot be read ({exc})") from None
+        snapshot = None
+        if stats.accepted:
+            if progress:
+                progress("saving the snapshot")
+            from ..store.snapshots import save_snapshot
 
             snapshot = save_snapshot(
                 store, customers, invoices, as_of=stats.as_of, source_name=str(path.resolve()),

@@ -68,9 +68,10 @@ class _Clock:
 
 
 def read_and_validate(path: str | Path, mapping: Mapping | str | Path | None = None, as_of: date | None = None,
-                      progress: Callable[[str], None] | None = None
+                      progress: Callable[[str], None] | None = None, on_read: Callable[[], None] | None = None
                       ) -> tuple[pa.Table, pa.Table, pa.Table, IngestStats]:
-    """Read, map, validate, group and derive features, without touching the store.
+    """Read, map, validate, group and derive features, without touching the store. ``on_read`` is called
+    once the file is parsed (the parse keeps every core busy; the checks after it leave one idle at times).
 
     Returns (customers: pa.Table, invoices: pa.Table, rejects: pa.Table, stats: IngestStats).
     """
@@ -80,6 +81,8 @@ def read_and_validate(path: str | Path, mapping: Mapping | str | Path | None = N
     clock = _Clock(progress)
     clock("reading")
     raw = read_raw(path, mapping.read)
+    if on_read:
+        on_read()
     clock("mapping columns")
     mapped = mapping.apply(raw, path)
     clock("validating")

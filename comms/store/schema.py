@@ -36,24 +36,17 @@ snapshots = Table(
     Column("data_sha256", String(64), nullable=False),  # of customers.parquet + invoices.parquet
 )
 
-# The current state of every customer ever imported, updated by id on each re-import.
+# Every customer ever imported, by id, with what changes between imports: which import holds their current
+# data (name, contacts, invoices: read from that snapshot's Parquet files, never copied here), and the state
+# that answers on the page and payments change (balance, dispute). Each re-import points every customer it
+# carries at the new snapshot and resets their balance and dispute to the export's.
 customers = Table(
     "customers", metadata,
     Column("customer_id", String(64), primary_key=True),
     Column("snapshot_id", Integer, ForeignKey("snapshots.id"), nullable=False),
-    Column("name", String(200), nullable=False),
-    Column("email", String(254)),
-    Column("country", String(2), nullable=False),
-    Column("locale", String(35), nullable=False),
-    Column("timezone", String(64), nullable=False),
     Column("currency", String(3), nullable=False),
-    Column("consent_email", Boolean, nullable=False),
-    Column("consent_sms", Boolean, nullable=False),
-    Column("consent_letter", Boolean, nullable=False),
-    Column("do_not_contact", Boolean, nullable=False),
-    Column("dispute", Boolean, nullable=False),
     Column("balance", Money, nullable=False),
-    Column("days_past_due", Integer, nullable=False),
+    Column("dispute", Boolean, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 

@@ -80,7 +80,8 @@ def save_snapshot(store: Store, customers: pd.DataFrame | pa.Table, invoices: pd
                   as_of: date, source_name: str, source_sha256: str | Callable[[], str], mapping_name: str | None,
                   layout: str, rows_in: int, rows_accepted: int, rows_rejected: int,
                   filled_fields: dict[str, str], defaulted_fields: list[str]) -> Snapshot:
-    """Write the snapshot's Parquet files, record it, and upsert the customers' current state by id.
+    """Write the snapshot's Parquet files, record it, and upsert every customer's row by id (pointed at this
+    snapshot, balance and dispute as the export says).
 
     ``source_sha256`` may be a function returning it, called once the customers are written: a digest
     computed in a thread then runs beside the upsert. It is recorded in the same transaction.
@@ -98,24 +99,29 @@ def save_snapshot(store: Store, customers: pd.DataFrame | pa.Table, invoices: pd
         if folder.exists():  # left over from a database that was reset: never mix two snapshots
             shutil.rmtree(folder)
         folder.mkdir(parents=True)
-        with ThreadPoolExecutor(1, thread_name_prefix="snapshot-files") as pool:
-            files = pool.submit(_write_files, folder, cust, inv)
+        # the two files are written beside the customer upsert, each in its own thread (Arrow's writer and
+        # sqlite3's steps release the GIL), so the three share the cores
+        with ThreadPoolExecutor(2, thread_name_prefix="snapshot-files") as pool:
+            files = [pool.submit(_write_customers, folder, cust), pool.submit(_write_invoices, folder, inv)]
             _upsert_customers(store, conn, cust, snap_id)
-            data_sha256 = files.result()  # an error there rolls the snapshot back too
+            for written in files:
+                written.result()  # an error there rolls the snapshot back too
+        data_sha256 = _sha256(folder / "customers.parquet", folder / "invoices.parquet")
         source_digest = source_sha256() if callable(source_sha256) else source_sha256
         conn.execute(update(t.snapshots).where(t.snapshots.c.id == snap_id)
                      .values(source_sha256=source_digest, data_path=str(folder), data_sha256=data_sha256))
     return get_snapshot(store, snap_id)
 
 
-def _write_files(folder: Path, cust: pa.Table, inv: pa.Table) -> str:
-    """Write customers.parquet and invoices.parquet; their SHA-256 (run beside the customer upsert)."""
+def _write_customers(folder: Path, cust: pa.Table) -> None:
     pq.write_table(cust, folder / "customers.parquet", compression="zstd")
+
+
+def _write_invoices(folder: Path, inv: pa.Table) -> None:
     # dictionary pages only for the dates: ids and numbers are nearly unique, and trying them doubled the
     # time to write the file (and made it larger)
     pq.write_table(inv, folder / "invoices.parquet", compression="zstd", row_group_size=256_000,
                    use_dictionary=[c for c in ("issue_date", "due_date") if c in inv.column_names])
-    return _sha256(folder / "customers.parquet", folder / "invoices.parquet")
 
 
 # SQLite: rows per INSERT statement. sqlite3 spends about 1 us per executed statement on top of binding
