@@ -142,16 +142,20 @@ def _fit(frame: pd.DataFrame, config: Clustering) -> ClusterResult:
 
 def _fit_candidates(Z: np.ndarray, candidates: list[int], sil_rows: np.ndarray, seed: int) -> list[tuple]:
     """(k-means model, silhouette or None) per candidate k, in order; two candidates at a time. Each
-    worker limits its own OpenMP threads (the limit is per thread), so results equal a serial run's."""
+    worker limits its own OpenMP threads (the limit is per thread), so results equal a serial run's. The
+    silhouette sample's distances are the same for every k: computed once, not once per candidate."""
     from sklearn.cluster import KMeans
-    from sklearn.metrics import silhouette_score
+    from sklearn.metrics import pairwise_distances, silhouette_score
+
+    with compute_threads():
+        distances = pairwise_distances(Z[sil_rows]) if len(sil_rows) > 2 else None
 
     def fit(k: int) -> tuple:
         with compute_threads():
             model = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(Z)
             labels = model.labels_[sil_rows]
             if 2 <= k < len(sil_rows) and len(np.unique(labels)) > 1:
-                return model, float(silhouette_score(Z[sil_rows], labels))
+                return model, float(silhouette_score(distances, labels, metric="precomputed"))
             return model, None
 
     if len(candidates) < 2:
