@@ -68,6 +68,8 @@ def main() -> None:
     step("7. the report", "campaign", "report", main_campaign, "--html", str(report))
     step("8. one personal link per segment (open them while `comms serve` runs)", "campaign", "links",
          main_campaign, "--base-url", "http://127.0.0.1:8000")
+    step(f"   ... and for segment {video_seg}, whose page also plays the customer's video", "campaign", "links",
+         video_campaign, "--base-url", "http://127.0.0.1:8000")
     artifacts = HOME / "artifacts"
     print(f"""
 Done. Where to look:
