@@ -47,11 +47,24 @@ def test_sqlite_store_runs_in_wal_mode(home):
 def test_reopening_a_migrated_store_is_at_the_newest_migration(store):
     from alembic.script import ScriptDirectory
 
-    from comms.store.db import alembic_config
+    from comms.store.db import SCHEMA_HEAD, alembic_config
     head = ScriptDirectory.from_config(alembic_config(store.settings.database_url)).get_current_head()
+    assert SCHEMA_HEAD == head  # a store at SCHEMA_HEAD is taken as migrated without asking alembic
     again = Store.open(store.settings)
     with again.begin() as conn:
         assert conn.execute(text("select version_num from alembic_version")).scalar() == head
+
+
+def test_a_store_one_migration_behind_is_brought_to_the_head_on_open(store):
+    from alembic import command
+
+    from comms.store.db import SCHEMA_HEAD, alembic_config
+    command.downgrade(alembic_config(store.settings.database_url), "-1")
+    with store.begin() as conn:
+        assert conn.execute(text("select version_num from alembic_version")).scalar() != SCHEMA_HEAD
+    again = Store.open(store.settings)
+    with again.begin() as conn:
+        assert conn.execute(text("select version_num from alembic_version")).scalar() == SCHEMA_HEAD
 
 
 def test_reimport_updates_customers_by_id_and_keeps_old_snapshot(store):
