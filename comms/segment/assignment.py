@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import SegmentConfigError
-from .cluster import fit_clusters
+from .cluster import ClusterResult, fit_clusters
 from .config import SegmentsConfig
 from .values import Context, looks_decimal, numeric
 
@@ -41,11 +41,13 @@ def rule_frame(frame: pd.DataFrame, scores: pd.DataFrame, clusters: np.ndarray |
     return frame.assign(**extra)
 
 
-def assign(frame: pd.DataFrame, config: SegmentsConfig, scores: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+def assign(frame: pd.DataFrame, config: SegmentsConfig, scores: pd.DataFrame,
+           clusters: ClusterResult | None = None) -> tuple[pd.DataFrame, dict]:
     """(assignments, summary): one row per customer and a JSON-able account of the segmentation.
 
     ``frame`` holds the customers with their features, ``scores`` the DataFrame(score, band, reasons)
-    of score_customers on the same rows. Clustering runs first when the file configures it.
+    of score_customers on the same rows. Clustering runs first when the file configures it, unless the
+    caller brings its result (``fit_clusters(frame, config.clustering)``, run beside the scoring, say).
 
     Example: assignments, summary = assign(frame, load_segments(path, templates), score_customers(frame, card))
     """
@@ -54,7 +56,8 @@ def assign(frame: pd.DataFrame, config: SegmentsConfig, scores: pd.DataFrame) ->
     if "customer_id" not in frame.columns:
         raise SegmentConfigError("the customers have no customer_id column")
     n = len(frame)
-    clusters = fit_clusters(frame, config.clustering) if config.clustering else None
+    if clusters is None and config.clustering:
+        clusters = fit_clusters(frame, config.clustering)
     data = rule_frame(frame, scores, clusters.labels if clusters else None, config.rule_columns())
     config.check_columns(frozenset(map(str, data.columns)))
 

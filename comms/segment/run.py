@@ -11,6 +11,7 @@ bytes), and scikit-learn and joblib are imported only where a model or the clust
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,7 +26,7 @@ from ..store.db import Store
 from ..store.snapshots import (ScoreModel, SegmentRun, Snapshot, active_model, get_model, get_snapshot,
                                register_model, save_segment_run, set_active_model)
 from .assignment import assign
-from .cluster import preload as preload_clustering
+from .cluster import fit_clusters, preload as preload_clustering
 from .config import DERIVED_COLUMNS, SegmentsConfig, load_segments
 from .score import score_customers, score_report
 from .scorecard import Scorecard, load_scorecard
@@ -106,8 +107,15 @@ def segment_snapshot(store: Store, settings: Settings,
     config.check_columns(frozenset(present) | DERIVED_COLUMNS)
     scorer, record = current_scorer(store, settings)
     frame = load_features(snapshot, columns_read(present, config, scorer))
-    scores = _score(frame, scorer, record)
-    assignments, summary = assign(frame, config, scores)
+    if config.clustering:
+        # clustering (k-means and silhouettes, mostly without the GIL) beside the scoring (numpy)
+        with ThreadPoolExecutor(1, thread_name_prefix="clustering") as pool:
+            clusters = pool.submit(fit_clusters, frame, config.clustering)
+            scores = _score(frame, scorer, record)
+            clusters = clusters.result()
+    else:
+        clusters, scores = None, _score(frame, scorer, record)
+    assignments, summary = assign(frame, config, scores, clusters)
     summary.update(snapshot_id=snapshot.id, scorer=_scorer_name(record))
     run = save_segment_run(store, snapshot.id, assignments, segments_sha256=config.sha256,
                            score_model_id=record.id if record else None, summary=summary)
