@@ -7,10 +7,13 @@ from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import func, select
+from decimal import Decimal
+
+from sqlalchemy import distinct, func, select
 
 from ..store import Store, as_utc
 from ..store.ledger import campaigns, jobs
+from ..store.schema import arrangements, contact_opt_outs, events, payments
 from .run import counts, get_campaign
 from .states import JobState
 
@@ -65,7 +68,56 @@ def build_report(store: Store, name: str) -> dict:
             failed[(ch, reason)] += n
     return {"campaign": camp, "by_segment": by_segment, "suppressed": suppressed, "failed": failed,
             "created_at": times[0], "started_at": as_utc(times[1]), "finished_at": as_utc(times[2]),
-            **timings(store, camp.id)}
+            "outcomes": outcomes(store, camp.id, camp.name), **timings(store, camp.id)}
+
+
+OUTCOME_COLUMNS = ("reached", "viewed page", "paid", "recovered", "plans", "promises", "disputes", "opted out")
+
+
+def outcomes(store: Store, campaign_id: int, name: str) -> dict[str, dict]:
+    """What the campaign brought, per segment: customers reached (a job sent or published), who viewed their
+    page, paid through the campaign's links (and how much, per currency, exact), chose a plan, promised to
+    pay, disputed, opted out. Each customer counts once per column; their segment is the campaign's."""
+    seg = select(jobs.c.customer_id, jobs.c.segment).where(jobs.c.campaign_id == campaign_id).distinct().subquery()
+
+    def per_segment(table, *where):
+        return select(seg.c.segment, func.count(distinct(table.c.customer_id))).join(
+            seg, seg.c.customer_id == table.c.customer_id).where(*where).group_by(seg.c.segment)
+
+    out: dict[str, dict] = {}
+
+    def put(column: str, rows) -> None:
+        for segment, n in rows:
+            out.setdefault(segment, {})[column] = n
+
+    with store.begin() as conn:
+        put("reached", conn.execute(select(jobs.c.segment, func.count(distinct(jobs.c.customer_id))).where(
+            jobs.c.campaign_id == campaign_id, jobs.c.state == "sent").group_by(jobs.c.segment)))
+        put("viewed page", conn.execute(per_segment(events, events.c.campaign == name,
+                                                    events.c.kind == "page_viewed")))
+        put("paid", conn.execute(per_segment(payments, payments.c.campaign == name)))
+        for kind, column in (("plan", "plans"), ("promise", "promises"), ("dispute", "disputes")):
+            put(column, conn.execute(per_segment(arrangements, arrangements.c.campaign == name,
+                                                 arrangements.c.kind == kind)))
+        put("opted out", conn.execute(per_segment(contact_opt_outs, contact_opt_outs.c.campaign == name)))
+        paid = conn.execute(select(seg.c.segment, payments.c.currency, payments.c.amount).join(
+            seg, seg.c.customer_id == payments.c.customer_id).where(payments.c.campaign == name)).all()
+    for segment, currency, amount in paid:  # summed here, in Decimal: a database sum of text money is a float
+        money = out[segment].setdefault("recovered", {})
+        money[currency] = money.get(currency, Decimal("0")) + Decimal(str(amount))
+    return dict(sorted(out.items()))
+
+
+def outcome_cells(row: dict) -> list[str]:
+    """One segment's outcomes as text, in OUTCOME_COLUMNS order; money as '1,234.56 EUR' per currency."""
+    cells = []
+    for column in OUTCOME_COLUMNS:
+        value = row.get(column)
+        if column == "recovered":
+            cells.append(", ".join(f"{amount:,.2f} {cur}" for cur, amount in sorted((value or {}).items())) or "-")
+        else:
+            cells.append(f"{value or 0:,}")
+    return cells
 
 
 def timings(store: Store, campaign_id: int) -> dict:
@@ -100,6 +152,30 @@ def _bars(counter: Counter, title: str) -> str:
         f"<td><div class=bar style='width:{max(1, round(300 * n / top))}px'></div></td></tr>"
         for k, n in sorted(counter.items(), key=lambda x: -x[1]))
     return f"<h2>{html.escape(title)}</h2><table>{rows}</table>"
+
+
+def _outcomes_table(rows: dict[str, dict]) -> str:
+    if not rows:
+        return ""
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in ("segment", *OUTCOME_COLUMNS))
+    body = "".join(f"<tr><th scope=row>{html.escape(seg)}</th>"
+                   + "".join(f"<td>{html.escape(cell)}</td>" for cell in outcome_cells(row)) + "</tr>"
+                   for seg, row in rows.items())
+    return f"<h2>outcomes, by segment</h2><table><tr>{head}</tr>{body}</table>"
+
+
+def _state_matrix(by_segment: Counter) -> str:
+    """Jobs per segment and channel (rows) and state (columns)."""
+    if not by_segment:
+        return ""
+    states = [s for s in STATE_ORDER if any(k[2] == s for k in by_segment)]
+    pairs = sorted({(seg, ch) for seg, ch, _ in by_segment})
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in ("segment", "channel", *states, "total"))
+    body = "".join(
+        f"<tr><th scope=row>{html.escape(seg)}</th><td>{html.escape(ch)}</td>"
+        + "".join(f"<td>{by_segment.get((seg, ch, st), 0):,}</td>" for st in states)
+        + f"<td>{sum(by_segment.get((seg, ch, st), 0) for st in states):,}</td></tr>" for seg, ch in pairs)
+    return f"<h2>jobs per segment, channel and state</h2><table><tr>{head}</tr>{body}</table>"
 
 
 def rate_text(row: dict) -> str:
@@ -156,7 +232,9 @@ def write_html(rep: dict, path: str | Path) -> Path:
     body = (f"<h1>Campaign {html.escape(camp.name)}</h1><p>state <b>{html.escape(camp.state)}</b>, snapshot "
             f"{camp.snapshot_id}, segment run {camp.segment_run_id}, started {rep['started_at']:%Y-%m-%d %H:%M} UTC"
             + (f", took {duration:,.1f} s" if duration is not None else "") + "</p>"
+            + _outcomes_table(rep["outcomes"])
             + _bars(by_state, "jobs by channel and state") + _bars(by_seg_sent, "sent or published, by segment")
+            + _state_matrix(rep["by_segment"])
             + _bars(rep["suppressed"], "suppressed, by reason") + _bars(rep["failed"], "failed, by reason")
             + _timings_table(rep["timings"]) + "".join(_minute_chart(ch, counts_)
                                                        for ch, counts_ in sorted(rep["per_minute"].items())))

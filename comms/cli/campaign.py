@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import click
+from rich import box
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -197,11 +198,13 @@ def list_(ctx) -> None:
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Also write an HTML report here.")
 @pass_context
 def report(ctx, name: str, html_path: str | None) -> None:
-    """Counts per segment, channel and state; failures with reasons; suppressions by reason.
+    """Counts per segment, channel and state; what it brought per segment (customers reached, pages viewed,
+    payments and the money recovered, plans, promises, disputes, opt-outs); failures with reasons; suppressions
+    by reason; timings.
 
     Example: comms campaign report spring-reminder --html var/report.html
     """
-    from ..campaign.report import build_report, rate_text, write_html
+    from ..campaign.report import OUTCOME_COLUMNS, build_report, outcome_cells, rate_text, write_html
 
     rep = build_report(ctx.store, name)
     _print_status(ctx, name)
@@ -209,6 +212,16 @@ def report(ctx, name: str, html_path: str | None) -> None:
     for (seg, ch, st), n in sorted(rep["by_segment"].items()):
         table.add_row(Text(seg), ch, st, f"{n:,}")
     console.print(table)
+    if rep["outcomes"]:
+        t = Table(title="outcomes, by segment", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                  collapse_padding=True)  # nine columns: compact, so that they fit 80 characters
+        for column in ("segment", *OUTCOME_COLUMNS):
+            t.add_column(column.replace("viewed page", "viewed"), no_wrap=column != "recovered",
+                         min_width=10 if column == "recovered" else None,
+                         justify="left" if column in ("segment", "recovered") else "right")
+        for seg, row in rep["outcomes"].items():
+            t.add_row(Text(seg), *outcome_cells(row))
+        console.print(t)
     for title, key in (("suppressed, by reason", "suppressed"), ("failed, by reason", "failed")):
         if rep[key]:
             t = Table("channel", "reason", "jobs", title=title, title_justify="left")
