@@ -5,9 +5,8 @@ from __future__ import annotations
 import html
 from collections import Counter
 from datetime import datetime, timezone
-from pathlib import Path
-
 from decimal import Decimal
+from pathlib import Path
 
 from sqlalchemy import distinct, func, select
 
@@ -92,7 +91,7 @@ def outcomes(store: Store, campaign_id: int, name: str) -> dict[str, dict]:
 
     with store.begin() as conn:
         put("reached", conn.execute(select(jobs.c.segment, func.count(distinct(jobs.c.customer_id))).where(
-            jobs.c.campaign_id == campaign_id, jobs.c.state == "sent").group_by(jobs.c.segment)))
+            jobs.c.campaign_id == campaign_id, jobs.c.state == JobState.SENT.value).group_by(jobs.c.segment)))
         put("viewed page", conn.execute(per_segment(events, events.c.campaign == name,
                                                     events.c.kind == "page_viewed")))
         put("paid", conn.execute(per_segment(payments, payments.c.campaign == name)))
