@@ -1,4 +1,5 @@
-"""Reading a campaign back from the ledger: status, per-segment counts, failures and suppressions, HTML."""
+"""Reading a campaign back from the ledger: status, per-segment counts, what each segment brought (payments,
+money recovered, plans, promises, disputes, opt-outs), failures and suppressions, timings, HTML."""
 
 from __future__ import annotations
 
