@@ -31,11 +31,10 @@ def current(store) -> dict[str, dict]:
     snapshot that row points at."""
     with store.begin() as conn:
         rows = conn.execute(select(t.customers)).mappings().all()
-    out = {}
-    for r in rows:
-        data = load_customers(get_snapshot(store, r["snapshot_id"])).set_index("customer_id").loc[r["customer_id"]]
-        out[r["customer_id"]] = {**data.to_dict(), **dict(r)}
-    return out
+    snapshots = {sid: load_customers(get_snapshot(store, sid)).set_index("customer_id")
+                 for sid in {r["snapshot_id"] for r in rows}}
+    return {r["customer_id"]: {**snapshots[r["snapshot_id"]].loc[r["customer_id"]].to_dict(), **dict(r)}
+            for r in rows}
 
 
 def test_reimport_updates_customer_by_id_and_keeps_each_snapshot(store, settings, tmp_path):

@@ -95,16 +95,19 @@ def outcomes(store: Store, campaign_id: int, name: str) -> dict[str, dict]:
             jobs.c.campaign_id == campaign_id, jobs.c.state == JobState.SENT.value).group_by(jobs.c.segment)))
         put("viewed page", conn.execute(per_segment(events, events.c.campaign == name,
                                                     events.c.kind == "page_viewed")))
-        put("paid", conn.execute(per_segment(payments, payments.c.campaign == name)))
         for kind, column in (("plan", "plans"), ("promise", "promises"), ("dispute", "disputes")):
             put(column, conn.execute(per_segment(arrangements, arrangements.c.campaign == name,
                                                  arrangements.c.kind == kind)))
         put("opted out", conn.execute(per_segment(contact_opt_outs, contact_opt_outs.c.campaign == name)))
-        paid = conn.execute(select(seg.c.segment, payments.c.currency, payments.c.amount).join(
-            seg, seg.c.customer_id == payments.c.customer_id).where(payments.c.campaign == name)).all()
-    for segment, currency, amount in paid:  # summed here, in Decimal: a database sum of text money is a float
-        money = out[segment].setdefault("recovered", {})
+        paid = conn.execute(select(seg.c.segment, payments.c.customer_id, payments.c.currency, payments.c.amount)
+                            .join(seg, seg.c.customer_id == payments.c.customer_id)
+                            .where(payments.c.campaign == name)).all()
+    payers: dict[str, set] = {}
+    for segment, customer_id, currency, amount in paid:  # summed here, in Decimal: a database sum of text
+        payers.setdefault(segment, set()).add(customer_id)  # money would be a float
+        money = out.setdefault(segment, {}).setdefault("recovered", {})
         money[currency] = money.get(currency, Decimal("0")) + Decimal(str(amount))
+    put("paid", ((segment, len(ids)) for segment, ids in payers.items()))
     return dict(sorted(out.items()))
 
 
